@@ -1,0 +1,157 @@
+# Copyright (c) runnercreds.gitlab contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# PRIVATE to the collection: may change at any time.
+
+"""SSH public keys: parse, validate and fingerprint them the way GitLab does.
+
+A deploy key's identity is the SHA256 fingerprint of its key blob: GitLab
+stores ``fingerprint_sha256`` as unpadded base64 without the ``SHA256:``
+prefix, and sanitises the stored key text (type, base64, first comment word
+only), so comparing raw key text churns where fingerprints do not.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+import traceback
+
+from ansible_collections.runnercreds.gitlab.plugins.module_utils._errors import GitlabModuleError
+
+try:
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
+    from cryptography.hazmat.primitives.serialization import load_ssh_public_key
+except ImportError:
+    HAS_CRYPTOGRAPHY = False
+    CRYPTOGRAPHY_IMPORT_ERROR = traceback.format_exc()
+else:
+    HAS_CRYPTOGRAPHY = True
+    CRYPTOGRAPHY_IMPORT_ERROR = None
+
+
+ACCEPTED_TYPES = (
+    "ssh-ed25519",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "ssh-rsa",
+    "sk-ssh-ed25519@openssh.com",
+    "sk-ecdsa-sha2-nistp256@openssh.com",
+)
+ACCEPTED_TEXT = "ssh-ed25519, ecdsa-sha2-nistp256/384/521, ssh-rsa of 2048 bits or more, and the sk- security-key variants"
+MIN_RSA_BITS = 2048
+# Security-key types are not understood by cryptography; GitLab accepts them and
+# their blob starts with the type string, which is all we can check.
+_SK_TYPES = ("sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com")
+_PRIVATE_MARKERS = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----|PuTTY-User-Key-File", re.I)
+
+
+class PublicKey:
+    """A validated SSH public key."""
+
+    __slots__ = ("key_type", "blob", "comment", "bits")
+
+    def __init__(self, key_type, blob, comment, bits):
+        self.key_type = key_type
+        self.blob = blob  # base64 text of the key blob, as in the authorized_keys line
+        self.comment = comment
+        self.bits = bits
+
+    @property
+    def fingerprint_sha256(self):
+        """Unpadded base64 SHA-256 of the blob, exactly as GitLab's ``fingerprint_sha256``."""
+        return sha256_fingerprint(self.blob)
+
+    @property
+    def text(self):
+        """The key as GitLab stores it: type, base64 and the first comment word."""
+        first_word = self.comment.split()[0] if self.comment.split() else ""
+        return " ".join(part for part in (self.key_type, self.blob, first_word) if part)
+
+
+def sha256_fingerprint(blob_b64):
+    digest = hashlib.sha256(base64.b64decode(blob_b64)).digest()
+    return base64.b64encode(digest).decode("ascii").rstrip("=")
+
+
+def normalize_fingerprint(value):
+    """Accept ``SHA256:abc``, ``abc`` or ``abc=`` and return GitLab's form ``abc``."""
+    text = str(value).strip()
+    if text.upper().startswith("SHA256:"):
+        text = text[len("SHA256:"):]
+    return text.rstrip("=")
+
+
+def parse_public_key(text, option="key"):
+    """Parse and validate one OpenSSH public key line.
+
+    Raises :class:`GitlabModuleError` naming ``option`` and the fix for: a
+    private key passed by mistake (its text is never echoed), malformed
+    text, DSA keys, RSA keys under 2048 bits and unknown types.
+    """
+    if text is None or not str(text).strip():
+        raise GitlabModuleError("%s is empty: give an OpenSSH public key line such as 'ssh-ed25519 AAAA... comment'" % option)
+    text = str(text).strip()
+    if _PRIVATE_MARKERS.search(text):
+        raise GitlabModuleError(
+            "%s holds a PRIVATE key; nothing was sent to GitLab. Pass the public key instead "
+            "(the .pub file, or 'ssh-keygen -y -f KEYFILE')" % option
+        )
+    lines = [line for line in text.splitlines() if line.strip()]
+    if len(lines) != 1:
+        raise GitlabModuleError("%s must be exactly one public key line, got %d lines" % (option, len(lines)))
+    parts = lines[0].split(None, 2)
+    if len(parts) < 2:
+        raise GitlabModuleError("%s is not an OpenSSH public key: expected '<type> <base64> [comment]'" % option)
+    key_type, blob = parts[0], parts[1]
+    comment = parts[2] if len(parts) > 2 else ""
+    if key_type == "ssh-dss":
+        raise GitlabModuleError("%s is a DSA key, which is insecure and refused; use one of: %s" % (option, ACCEPTED_TEXT))
+    if key_type not in ACCEPTED_TYPES:
+        raise GitlabModuleError("%s has the unknown key type %r; use one of: %s" % (option, key_type, ACCEPTED_TEXT))
+    try:
+        raw = base64.b64decode(blob, validate=True)
+    except (binascii.Error, ValueError):
+        raise GitlabModuleError("%s is not an OpenSSH public key: its base64 part does not decode" % option)
+    if not _blob_type_matches(raw, key_type):
+        raise GitlabModuleError("%s is malformed: the key blob is not a %s key" % (option, key_type))
+
+    bits = 256
+    if key_type not in _SK_TYPES:
+        if not HAS_CRYPTOGRAPHY:
+            raise GitlabModuleError("the cryptography Python package is required on the controller: %s" % CRYPTOGRAPHY_IMPORT_ERROR)
+        try:
+            loaded = load_ssh_public_key(("%s %s" % (key_type, blob)).encode("ascii"))
+        except (ValueError, TypeError) as exc:
+            raise GitlabModuleError("%s is malformed: %s" % (option, exc))
+        bits = _key_bits(loaded)
+        if key_type == "ssh-rsa" and bits < MIN_RSA_BITS:
+            raise GitlabModuleError(
+                "%s is a %d-bit RSA key; RSA keys need at least %d bits. Generate an ed25519 key "
+                "('ssh-keygen -t ed25519') or a 4096-bit RSA key" % (option, bits, MIN_RSA_BITS)
+            )
+    return PublicKey(key_type, blob, comment, bits)
+
+
+def _blob_type_matches(raw, key_type):
+    # The blob starts with a uint32 length and the key type string.
+    if len(raw) < 4:
+        return False
+    length = int.from_bytes(raw[:4], "big")
+    return raw[4:4 + length] == key_type.encode("ascii")
+
+
+def _key_bits(key):
+    if isinstance(key, rsa.RSAPublicKey):
+        return key.key_size
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return key.curve.key_size
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return 256
+    if isinstance(key, dsa.DSAPublicKey):
+        return key.key_size
+    return 0
