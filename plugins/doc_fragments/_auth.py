@@ -31,7 +31,7 @@ options:
     type: str
   api_oauth_token:
     description:
-      - An OAuth 2 access token, sent as C(Authorization: Bearer).
+      - "An OAuth 2 access token, sent as C(Authorization: Bearer)."
       - Mutually exclusive with O(api_token) and O(api_job_token).
     type: str
   api_job_token:
