@@ -1,0 +1,532 @@
+# Copyright (c) runnercreds.gitlab contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# PRIVATE to the collection: may change at any time.
+
+"""Protected tags: access levels, GitLab's wildcard matcher, the pure plan, read and apply.
+
+A protection is identified by its name pattern (``v*``, ``release-1.0``).
+Its settings are a *set* of access entries, each a ``(kind, id)`` pair with
+GitLab's own field names as kinds: ``access_level`` (a role: 0, 30, 40, 60),
+``deploy_key_id``, ``user_id`` and ``group_id``. Sets make comparison
+order-insensitive; :func:`desired_entries` applies GitLab's defaulting
+(role 40 unless a deploy key is allowed) so a re-run does not churn.
+
+GitLab has no update for protected tags (spec §4.2): a change is an
+unprotect followed at once by a protect. :func:`apply_project` keeps that
+window to those two requests and, if the protect fails, protects the tag
+again with its old settings and reports both errors.
+
+Everything but the ``read_*``, ``find_*`` and ``apply_*`` functions is pure.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ansible_collections.runnercreds.gitlab.plugins.module_utils._deploy_key import (
+    find_project_deploy_keys,
+    match_deploy_key,
+)
+from ansible_collections.runnercreds.gitlab.plugins.module_utils._errors import GitlabModuleError
+from ansible_collections.runnercreds.gitlab.plugins.module_utils._keys import parse_public_key
+from ansible_collections.runnercreds.gitlab.plugins.module_utils._plan import Action
+
+
+# --- access levels ------------------------------------------------------------
+
+ACCESS_LEVELS = {"no_one": 0, "developer": 30, "maintainer": 40, "admin": 60}
+LEVEL_NAMES = {level: name for name, level in ACCESS_LEVELS.items()}
+# GitLab's access_level_description for role rows (spec §4.1).
+LEVEL_DESCRIPTIONS = {0: "No one", 30: "Developers + Maintainers", 40: "Maintainers", 60: "Instance admins"}
+DEFAULT_LEVEL = 40  # GitLab's create_access_level default (Maintainer)
+
+KINDS = ("access_level", "deploy_key_id", "user_id", "group_id")
+_LABEL_FIELD = {"deploy_key_id": "deploy_key", "user_id": "user", "group_id": "group"}
+
+
+def parse_access_level(value, option="create_access_level"):
+    """A level given by name (``no_one``, ``developer``, ``maintainer``, ``admin``) or number -> int."""
+    text = str(value).strip().lower().replace(" ", "_").replace("-", "_")
+    if text in ACCESS_LEVELS:
+        return ACCESS_LEVELS[text]
+    if text.lstrip("-").isdigit() and int(text) in LEVEL_NAMES:
+        return int(text)
+    raise GitlabModuleError(
+        "%s must be one of %s (or GitLab's numbers %s), got %r"
+        % (option, ", ".join(ACCESS_LEVELS), ", ".join(str(n) for n in sorted(LEVEL_NAMES)), value)
+    )
+
+
+def access_level_name(level):
+    return LEVEL_NAMES.get(level, str(level))
+
+
+# --- GitLab's wildcard matcher (spec §4.3) ----------------------------------------
+
+def pattern_regex(pattern):
+    """``*`` matches any characters (``/`` and nothing included); everything else is literal."""
+    return re.compile(r"\A" + ".*?".join(re.escape(part) for part in pattern.split("*")) + r"\Z")
+
+
+def tag_matches(pattern, tag):
+    """Whether the protection ``pattern`` covers ``tag``, exactly as GitLab decides it."""
+    if pattern == tag:
+        return True
+    return "*" in pattern and pattern_regex(pattern).match(tag) is not None
+
+
+def matching_tags(pattern, tags):
+    return [tag for tag in tags if tag_matches(pattern, tag)]
+
+
+# --- access entries ---------------------------------------------------------------
+
+def entries_from_gitlab(create_access_levels):
+    """GitLab's ``create_access_levels`` rows -> (frozenset of entries, labels).
+
+    A deploy-key row also carries an ``access_level`` (the column default);
+    it is the key that counts, not that level. Labels come from GitLab's
+    ``access_level_description`` (the key's title, the user's or group's name).
+    """
+    entries = set()
+    labels = {}
+    for row in create_access_levels or ():
+        for kind in ("deploy_key_id", "user_id", "group_id"):
+            if row.get(kind) is not None:
+                entry = (kind, int(row[kind]))
+                labels[entry] = row.get("access_level_description")
+                break
+        else:
+            entry = ("access_level", int(row["access_level"]))
+        entries.add(entry)
+    return frozenset(entries), labels
+
+
+def describe_levels(create_access_levels):
+    """GitLab's rows with ``access_level_name`` added, for the info module."""
+    described = []
+    for row in create_access_levels or ():
+        kind = next((k for k in ("deploy_key_id", "user_id", "group_id") if row.get(k) is not None), None)
+        item = {field: row.get(field) for field in
+                ("access_level", "access_level_description", "deploy_key_id", "user_id", "group_id")}
+        item["access_level_name"] = _LABEL_FIELD[kind] if kind else access_level_name(row.get("access_level"))
+        described.append(item)
+    return described
+
+
+def desired_entries(create_access_level=None, allowed=()):
+    """The entries GitLab stores for a protect request, applying its defaulting.
+
+    ``allowed`` holds resolved ``(kind, id)`` pairs. With no role at all and
+    nothing else allowed, GitLab adds role 40 (Maintainer); a deploy key
+    (or, on Premium, a user or group) alone stands without a role row.
+    [app/services/protected_refs/access_level_params.rb]
+    """
+    entries = set(allowed)
+    if create_access_level is not None:
+        entries.add(("access_level", create_access_level))
+    if not entries:
+        entries.add(("access_level", DEFAULT_LEVEL))
+    return frozenset(entries)
+
+
+def protect_params(name, entries):
+    """The POST body that makes GitLab store exactly ``entries`` (Free and Premium alike).
+
+    The lowest role goes in ``create_access_level`` (the only role GitLab
+    Free reads); further roles, keys, users and groups in ``allowed_to_create``.
+    Without a role, ``create_access_level`` is left out, so a deploy key
+    alone gets no default Maintainer row.
+    """
+    roles = sorted(ident for kind, ident in entries if kind == "access_level")
+    params = {"name": name}
+    allowed = [{"access_level": level} for level in roles[1:]]
+    if roles:
+        params["create_access_level"] = roles[0]
+    for kind in KINDS[1:]:
+        allowed.extend({kind: ident} for k, ident in sorted(entries) if k == kind)
+    if allowed:
+        params["allowed_to_create"] = allowed
+    return params
+
+
+def _sort_key(entry):
+    return (KINDS.index(entry[0]), entry[1])
+
+
+def view_entries(entries, labels=None):
+    """Readable entries for actions, diffs and info: roles by name, others by id and label."""
+    labels = labels or {}
+    shown = []
+    for entry in sorted(entries, key=_sort_key):
+        kind, ident = entry
+        if kind == "access_level":
+            shown.append({"access_level": access_level_name(ident)})
+        else:
+            item = {kind: ident}
+            if labels.get(entry):
+                item[_LABEL_FIELD[kind]] = labels[entry]
+            shown.append(item)
+    return shown
+
+
+class Protection:
+    """One protected tag pattern: its name, its entry set and labels for display."""
+
+    __slots__ = ("name", "entries", "labels")
+
+    def __init__(self, name, entries, labels=None):
+        self.name = name
+        self.entries = frozenset(entries)
+        self.labels = dict(labels or {})
+
+    @classmethod
+    def from_gitlab(cls, attrs):
+        entries, labels = entries_from_gitlab(attrs.get("create_access_levels"))
+        return cls(attrs["name"], entries, labels)
+
+    def view(self):
+        return {"name": self.name, "create_access_levels": view_entries(self.entries, self.labels)}
+
+    def __repr__(self):
+        return "Protection(%r, %r)" % (self.name, sorted(self.entries, key=_sort_key))
+
+
+# --- the task's input, validated before any request ---------------------------------
+
+class DeployKeyRef:
+    """How the task names a deploy key: a public key line, a SHA256 fingerprint or a title."""
+
+    __slots__ = ("text", "key", "fingerprint", "title")
+
+    def __init__(self, text, option):
+        self.text = str(text).strip()
+        self.key = self.fingerprint = self.title = None
+        if not self.text:
+            raise GitlabModuleError("%s is empty: give the deploy key's title, public key or SHA256 fingerprint" % option)
+        if self.text.upper().startswith("SHA256:"):
+            self.fingerprint = self.text
+        elif self._looks_like_key():
+            # parse_public_key refuses a private key pasted by mistake without echoing it.
+            self.key = parse_public_key(self.text, option=option)
+        else:
+            self.title = self.text
+
+    def _looks_like_key(self):
+        words = self.text.split()
+        return ("\n" in self.text or "-----BEGIN" in self.text
+                or (len(words) >= 2 and words[0].startswith(("ssh-", "ecdsa-", "sk-"))))
+
+    def describe(self):
+        if self.key is not None:
+            return "SHA256:%s" % self.key.fingerprint_sha256
+        return self.fingerprint or self.title
+
+
+class TagSpec:
+    """One declared pattern: the role level and the not-yet-resolved ``allowed_to_create`` refs.
+
+    ``allowed`` holds ``(kind, ref)`` with kind ``access_level`` (int),
+    ``deploy_key`` (:class:`DeployKeyRef`), ``user`` (username) or ``group`` (full path).
+    """
+
+    __slots__ = ("name", "create_access_level", "allowed", "guard")
+
+    def __init__(self, name, create_access_level=None, allowed=(), guard=False):
+        self.name = name
+        self.create_access_level = create_access_level
+        self.allowed = list(allowed)
+        self.guard = guard
+
+
+def parse_tag_spec(item, option=None):
+    """Validate one ``{name, create_access_level, allowed_to_create}`` from the task (pure).
+
+    ``option`` names where it came from (``tags[2]``); ``None`` for the top-level options.
+    """
+    prefix = "%s." % option if option else ""
+    name = (item.get("name") or "").strip()
+    if not name:
+        raise GitlabModuleError("%sname is required: a tag name or a wildcard pattern such as v*" % prefix)
+    level = None
+    if item.get("create_access_level") is not None:
+        level = parse_access_level(item["create_access_level"], "%screate_access_level" % prefix)
+    allowed = []
+    for index, entry in enumerate(item.get("allowed_to_create") or ()):
+        where = "%sallowed_to_create[%d]" % (prefix, index)
+        given = [kind for kind in ("access_level", "deploy_key", "user", "group") if entry.get(kind) not in (None, "")]
+        if len(given) != 1:
+            raise GitlabModuleError(
+                "%s must name exactly one of access_level, deploy_key, user or group, got %s"
+                % (where, ", ".join(given) or "none")
+            )
+        kind = given[0]
+        value = entry[kind]
+        if kind == "access_level":
+            value = parse_access_level(value, "%s.access_level" % where)
+        elif kind == "deploy_key":
+            value = DeployKeyRef(value, "%s.deploy_key" % where)
+        else:
+            value = str(value).strip().strip("/") if kind == "group" else str(value).strip()
+        allowed.append((kind, value))
+    return TagSpec(name, level, allowed)
+
+
+def guard_specs(branch_names, declared):
+    """Protections with no one allowed for tags named like ``branch_names``.
+
+    Names the task declares itself keep the task's settings.
+    """
+    taken = {spec.name for spec in declared}
+    seen = set()
+    specs = []
+    for branch in branch_names:
+        if branch in taken or branch in seen:
+            continue
+        seen.add(branch)
+        specs.append(TagSpec(branch, ACCESS_LEVELS["no_one"], guard=True))
+    return specs
+
+
+def resolve_deploy_keys(project, keys, refs):
+    """``{ref.text: (id, title)}`` for each deploy key ref, from the project's keys (pure).
+
+    The key must be enabled on the project with write access: GitLab refuses
+    a protected tag rule for a key without it (spec §4.2).
+    """
+    found = {}
+    for ref in refs:
+        matches = match_deploy_key(keys, key=ref.key, fingerprint=ref.fingerprint,
+                                   title=_glob_literal(ref.title) if ref.title else None)
+        if not matches:
+            raise GitlabModuleError(
+                "deploy key %r is not enabled on %s; add it there first (runnercreds.gitlab.deploy_key "
+                "with can_push: true), then allow it to create tags" % (ref.describe(), project),
+                project=project,
+            )
+        if len(matches) > 1:
+            raise GitlabModuleError(
+                "deploy key title %r matches %d keys on %s (ids %s); name the key by its public key or "
+                "SHA256 fingerprint instead" % (ref.title, len(matches), project,
+                                                ", ".join(str(m["id"]) for m in matches)),
+                project=project,
+            )
+        record = matches[0]
+        if not record["can_push"]:
+            raise GitlabModuleError(
+                "deploy key %r (id %s) is enabled on %s without write access, and GitLab allows only "
+                "keys with write access to create protected tags; set can_push: true on it "
+                "(runnercreds.gitlab.deploy_key)" % (ref.describe(), record["id"], project),
+                project=project,
+            )
+        found[ref.text] = (record["id"], record["title"])
+    return found
+
+
+def _glob_literal(text):
+    # match_deploy_key takes title globs; a title given here is matched exactly.
+    return "".join("[%s]" % char if char in "[]*?" else char for char in text)
+
+
+def resolve_spec(spec, users, groups, deploy_keys):
+    """A :class:`TagSpec` with every ref resolved -> :class:`Protection` (pure).
+
+    ``users`` maps username -> id, ``groups`` full path -> (id, full_path),
+    ``deploy_keys`` ref text -> (id, title).
+    """
+    allowed = set()
+    labels = {}
+    for kind, value in spec.allowed:
+        if kind == "access_level":
+            entry = ("access_level", value)
+        elif kind == "deploy_key":
+            ident, title = deploy_keys[value.text]
+            entry = ("deploy_key_id", ident)
+            labels[entry] = title
+        elif kind == "user":
+            entry = ("user_id", users[value])
+            labels[entry] = value
+        else:
+            ident, path = groups[value]
+            entry = ("group_id", ident)
+            labels[entry] = path
+        allowed.add(entry)
+    return Protection(spec.name, desired_entries(spec.create_access_level, allowed), labels)
+
+
+# --- the plan ---------------------------------------------------------------------
+
+UPDATE_NOTE = ("GitLab cannot update a protected tag: it is unprotected and protected again in two "
+               "consecutive requests, and protected again with the old settings if that fails")
+
+
+def plan(project, current, desired, absent=(), purge=False):
+    """Pure plan for one project.
+
+    ``current``: GitLab's protected tags (dicts with ``name`` and
+    ``create_access_levels``); ``desired``: :class:`Protection` objects to
+    have; ``absent``: names to unprotect; ``purge``: also unprotect every
+    other name. Actions come in the order apply runs them: new protections
+    first, then updates, then removals, so protection is never lowered
+    before it is added.
+
+    Action kinds: ``protect`` (data ``params``), ``update`` (data
+    ``params`` and ``restore``, the old settings' params) and ``unprotect``.
+    """
+    have = {}
+    for attrs in current:
+        protection = Protection.from_gitlab(attrs)
+        have[protection.name] = protection
+    protects, updates, unprotects = [], [], []
+    wanted = set()
+    for protection in desired:
+        wanted.add(protection.name)
+        old = have.get(protection.name)
+        data = {"diff_key": protection.name, "params": protect_params(protection.name, protection.entries),
+                "entries": protection.entries}
+        if old is None:
+            protects.append(Action("protect", project, None, protection.view(), data=data))
+        elif old.entries != protection.entries:
+            data["restore"] = protect_params(old.name, old.entries)
+            updates.append(Action("update", project, old.view(), protection.view(), note=UPDATE_NOTE, data=data))
+    removed = set()
+    for name in absent:
+        if name in have and name not in removed:
+            removed.add(name)
+            unprotects.append(_unprotect(project, have[name]))
+    if purge:
+        for name in sorted(have):
+            if name not in wanted and name not in removed:
+                removed.add(name)
+                unprotects.append(_unprotect(project, have[name], note="not declared in the task (purge: true)"))
+    return protects + updates + unprotects
+
+
+def _unprotect(project, protection, note=None):
+    return Action("unprotect", project, protection.view(), None, note=note, data={"diff_key": protection.name})
+
+
+def mismatch(protection_entries, answer):
+    """What GitLab stored differently from what was asked (``None`` when identical).
+
+    GitLab Free ignores user and group entries (a Premium feature) and adds
+    the default Maintainer role instead; this is reported, never retried.
+    """
+    stored, labels = entries_from_gitlab(answer.get("create_access_levels"))
+    if stored == protection_entries:
+        return None
+    return view_entries(stored, labels)
+
+
+# --- read and apply (API) ---------------------------------------------------------
+
+def read_protected_tags(client, project_ref):
+    """Every protected tag of one project as plain dicts (one request, 100 a page)."""
+    project = client.project(project_ref)
+    items = client.call("list protected tags", project_ref, client.list_all, project.protectedtags)
+    return [item.asdict() for item in items]
+
+
+def read_branch_names(client, project_ref):
+    project = client.project(project_ref)
+    items = client.call("list branches", project_ref, client.list_all, project.branches)
+    return [item.name for item in items]
+
+
+def read_tag_names(client, project_ref):
+    project = client.project(project_ref)
+    items = client.call("list tags", project_ref, client.list_all, project.tags)
+    return [item.name for item in items]
+
+
+def read_deploy_keys(client, project_ref):
+    return find_project_deploy_keys(client, project_ref)
+
+
+def find_user_id(client, username):
+    """The id of the user ``username`` (one request); a clear error if there is none."""
+    users = client.call("look up user %s" % username, None, client.list_all, client.gl.users, username=username)
+    for user in users:
+        if user.username.lower() == username.lower():
+            return user.id
+    raise GitlabModuleError(
+        "allowed_to_create names user %r, and GitLab has no such user (or the token cannot see it); "
+        "check the username (not the display name)" % username
+    )
+
+
+def find_group(client, path):
+    """``(id, full_path)`` of a group (one request); a clear error if it does not exist."""
+    ref = int(path) if path.isdigit() else path
+    try:
+        group = client.call("look up group %s" % path, None, client.gl.groups.get, ref)
+    except GitlabModuleError as exc:
+        if exc.status == 404:
+            raise GitlabModuleError(
+                "allowed_to_create names group %r, and GitLab has no such group (or the token cannot "
+                "see it); give the group's full path, e.g. fleet/release-managers" % path, status=404,
+            )
+        raise
+    return group.id, group.full_path
+
+
+def apply_project(client, project_ref, actions, done, warnings):
+    """Apply one project's actions in order; append each finished one to ``done``.
+
+    An ``update`` is an unprotect followed at once by a protect; if the
+    protect fails, the old settings are protected again. Raises
+    :class:`GitlabModuleError` on the first failure; ``done`` then tells what
+    was applied before it.
+    """
+    project = client.project(project_ref)
+    manager = project.protectedtags
+    for action in actions:
+        name = action.data["diff_key"]
+        if action.kind == "protect":
+            answer = client.call("protect tag %s" % name, project_ref, manager.create, action.data["params"])
+            _check_answer(project_ref, action, answer, warnings)
+        elif action.kind == "unprotect":
+            client.call("unprotect tag %s" % name, project_ref, manager.delete, name)
+        else:
+            _replace(client, project_ref, manager, action, warnings)
+        done.append(action)
+
+
+def _replace(client, project_ref, manager, action, warnings):
+    name = action.data["diff_key"]
+    client.call("unprotect tag %s to update it" % name, project_ref, manager.delete, name)
+    try:
+        answer = client.call("protect tag %s with the new settings" % name, project_ref,
+                             manager.create, action.data["params"])
+    except GitlabModuleError as first:
+        try:
+            client.call("protect tag %s again with its old settings" % name, project_ref,
+                        manager.create, action.data["restore"])
+        except GitlabModuleError as second:
+            raise GitlabModuleError(
+                "%s. Restoring the old protection failed too: %s. Tag pattern %r is UNPROTECTED on %s: "
+                "re-run the task, or protect it again with %s"
+                % (first.msg, second.msg, name, project_ref, action.before["create_access_levels"]),
+                project=project_ref, status=first.status, response=first.response,
+            )
+        raise GitlabModuleError(
+            "%s. The old protection of %r was restored (%s), so nothing changed for that tag"
+            % (first.msg, name, action.before["create_access_levels"]),
+            project=project_ref, status=first.status, response=first.response,
+        )
+    _check_answer(project_ref, action, answer, warnings)
+
+
+def _check_answer(project_ref, action, answer, warnings):
+    stored = mismatch(action.data["entries"], answer.asdict() if hasattr(answer, "asdict") else answer)
+    if stored is None:
+        return
+    action.after = {"name": action.after["name"], "create_access_levels": stored}
+    warnings.append(
+        "GitLab protected tag %r on %s with %s, not the requested %s. GitLab Free ignores user and group "
+        "entries (they need Premium or Ultimate) and then allows Maintainers; the next run will try again "
+        "unless allowed_to_create is changed to what this GitLab supports"
+        % (action.data["diff_key"], project_ref, stored, view_entries(action.data["entries"], {}))
+    )

@@ -1,0 +1,194 @@
+#!/usr/bin/python
+# Copyright (c) runnercreds.gitlab contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: protected_tag_info
+short_description: List the protected tags of GitLab projects, with readable access levels and matching tags
+version_added: 0.1.0
+description:
+  - Lists the protected tag patterns of one or many projects, who may create matching tags (roles by
+    name, deploy keys, users and groups), and which of the project's existing tags each pattern matches,
+    using GitLab's own wildcard rules.
+  - One list request per project for the protections and one for the tags (unless O(match_tags=false));
+    projects are read concurrently (O(concurrency)).
+extends_documentation_fragment:
+  - runnercreds.gitlab._auth
+  - runnercreds.gitlab._attributes
+  - runnercreds.gitlab._attributes.actiongroup_gitlab
+  - runnercreds.gitlab._attributes.info_module
+options:
+  projects:
+    description:
+      - The projects, by full path or numeric id. The token's user needs the Maintainer role on each.
+    type: list
+    elements: str
+    required: true
+    aliases: [project]
+  name:
+    description:
+      - Only the protection with exactly this name pattern (V(v*) lists the rule V(v*), not every rule
+        matching V(v...)).
+    type: str
+  match_tags:
+    description:
+      - Whether to list the project's tags and report which ones each pattern matches.
+    type: bool
+    default: true
+seealso:
+  - module: runnercreds.gitlab.protected_tag
+author:
+  - runnercreds.gitlab contributors
+requirements:
+  - python-gitlab
+"""
+
+EXAMPLES = r"""
+- name: Who may create which tags on the fleet's projects
+  runnercreds.gitlab.protected_tag_info:
+    api_url: https://gitlab.example.com
+    api_token: "{{ gitlab_token }}"
+    projects:
+      - platform/api
+      - platform/web
+  register: protections
+
+- name: Show the patterns that let a deploy key create tags
+  ansible.builtin.debug:
+    msg: "{{ protections.protected_tags | selectattr('deploy_key_ids') | map(attribute='name') | list }}"
+"""
+
+RETURN = r"""
+protected_tags:
+  description: One item per project and protected pattern, in the order of O(projects), then GitLab's.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    project:
+      description: The project as given in O(projects).
+      type: str
+      sample: platform/api
+    name:
+      description: The protected name or wildcard pattern.
+      type: str
+      sample: v*
+    create_access_levels:
+      description: Who may create matching tags, as GitLab returns it, with the role's name added.
+      type: list
+      elements: dict
+      contains:
+        access_level:
+          description: GitLab's number for the role (also set, and meaningless, on deploy key, user and group rows).
+          type: int
+          sample: 40
+        access_level_name:
+          description: V(no_one), V(developer), V(maintainer) or V(admin) for role rows; V(deploy_key), V(user) or V(group) otherwise.
+          type: str
+          sample: maintainer
+        access_level_description:
+          description: GitLab's description (C(Maintainers), the deploy key's title, the user's or group's name).
+          type: str
+          sample: Maintainers
+        deploy_key_id:
+          description: The deploy key allowed, or V(null).
+          type: int
+        user_id:
+          description: The user allowed, or V(null) (GitLab Premium).
+          type: int
+        group_id:
+          description: The group allowed, or V(null) (GitLab Premium).
+          type: int
+    allowed_to_create:
+      description: The same entries in the form M(runnercreds.gitlab.protected_tag) takes and reports them.
+      type: list
+      elements: dict
+      sample:
+        - access_level: maintainer
+        - deploy_key_id: 7
+          deploy_key: runner-fleet
+    deploy_key_ids:
+      description: The ids of the deploy keys allowed to create matching tags.
+      type: list
+      elements: int
+      sample: [7]
+    matching_tags:
+      description:
+        - The project's existing tags this pattern matches, by GitLab's wildcard rules.
+        - Only with O(match_tags=true).
+      type: list
+      elements: str
+      returned: when O(match_tags=true)
+      sample: [v1.0.0, v1.1.0]
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.runnercreds.gitlab.plugins.module_utils._client import (
+    GitlabClient,
+    failure_summary,
+    module_kwargs,
+)
+from ansible_collections.runnercreds.gitlab.plugins.module_utils._errors import GitlabModuleError
+from ansible_collections.runnercreds.gitlab.plugins.module_utils._protected_tag import (
+    Protection,
+    describe_levels,
+    matching_tags,
+    read_protected_tags,
+    read_tag_names,
+)
+
+ARGUMENT_SPEC = dict(
+    projects=dict(type="list", elements="str", required=True, aliases=["project"]),
+    name=dict(type="str"),
+    match_tags=dict(type="bool", default=True),
+)
+
+
+def run(module):
+    params = module.params
+    projects = list(dict.fromkeys(str(p).strip().strip("/") for p in params["projects"]))
+    if not projects or "" in projects:
+        raise GitlabModuleError("projects must list at least one project path or id, and no empty entry")
+    client = GitlabClient.from_params(params)
+
+    def read(project):
+        protected = [attrs for attrs in read_protected_tags(client, project)
+                     if params["name"] is None or attrs["name"] == params["name"]]
+        tags = read_tag_names(client, project) if params["match_tags"] and protected else []
+        items = []
+        for attrs in protected:
+            protection = Protection.from_gitlab(attrs)
+            item = {
+                "project": project,
+                "name": attrs["name"],
+                "create_access_levels": describe_levels(attrs.get("create_access_levels")),
+                "allowed_to_create": protection.view()["create_access_levels"],
+                "deploy_key_ids": sorted(ident for kind, ident in protection.entries if kind == "deploy_key_id"),
+            }
+            if params["match_tags"]:
+                item["matching_tags"] = matching_tags(attrs["name"], tags)
+            items.append(item)
+        return items
+
+    outcomes = client.map(projects, read, action="read protected tags")
+    error = failure_summary(outcomes, "protected_tag_info")
+    if error:
+        raise error
+    return dict(changed=False, protected_tags=[item for outcome in outcomes for item in outcome.value])
+
+
+def main():
+    module = AnsibleModule(**module_kwargs(ARGUMENT_SPEC), supports_check_mode=True)
+    try:
+        result = run(module)
+    except GitlabModuleError as e:
+        module.fail_json(**e.fail_kwargs())
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,297 @@
+# Copyright (c) runnercreds.gitlab contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Protected tags: the pure parts (levels, matcher, entries, input, plan), with tables."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.runnercreds.gitlab.plugins.module_utils import _protected_tag as pt
+from ansible_collections.runnercreds.gitlab.plugins.module_utils._errors import GitlabModuleError
+from ansible_collections.runnercreds.gitlab.plugins.module_utils._plan import diff_for
+
+ED25519 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl runner@fleet"
+
+
+# --- access levels ------------------------------------------------------------
+
+@pytest.mark.parametrize("value, expected", [
+    ("no_one", 0), ("developer", 30), ("maintainer", 40), ("admin", 60),
+    ("Maintainer", 40), ("no-one", 0), ("No one", 0), ("0", 0), ("30", 30), (40, 40), ("60", 60),
+])
+def test_parse_access_level(value, expected):
+    assert pt.parse_access_level(value) == expected
+
+
+@pytest.mark.parametrize("value", ["owner", "50", "10", "-1", "", "maintainers"])
+def test_parse_access_level_refuses_naming_option_and_choices(value):
+    with pytest.raises(GitlabModuleError) as err:
+        pt.parse_access_level(value, "tags[1].create_access_level")
+    assert err.value.msg.startswith("tags[1].create_access_level must be one of no_one, developer, maintainer, admin")
+
+
+# --- GitLab's wildcard matcher (the docs' own table, spec §4.3) ------------------------
+
+@pytest.mark.parametrize("pattern, tag, expected", [
+    ("v*", "v1.0.0", True),
+    ("v*", "version-9.1", True),
+    ("v*", "v", True),
+    ("v*", "av1", False),
+    ("*-deploy", "march-deploy", True),
+    ("*-deploy", "1.0-deploy", True),
+    ("*-deploy", "deploy", False),
+    ("*gitlab*", "gitlab", True),
+    ("*gitlab*", "gitlab/v1", True),
+    ("*", "v1.0.1rc2", True),
+    ("*", "accidental-tag", True),
+    ("release-1.0", "release-1.0", True),
+    ("release-1.0", "release-1x0", False),  # '.' is literal
+    ("release-1.0", "release-1.0.1", False),
+    ("v?", "v1", False),  # no '?' wildcard
+    ("v?", "v?", True),
+    ("v[0-9]*", "v1", False),  # no character classes
+    ("v[0-9]*", "v[0-9]x", True),
+    ("*-stable", "production-stable", True),
+    ("production-*", "production-stable", True),
+    ("a*b*c", "a/x/b/y/c", True),
+    ("a*b*c", "acb", False),
+])
+def test_tag_matches(pattern, tag, expected):
+    assert pt.tag_matches(pattern, tag) is expected
+
+
+def test_matching_tags_keeps_order():
+    assert pt.matching_tags("v*", ["v2", "main", "v1", "xv"]) == ["v2", "v1"]
+
+
+# --- entries and GitLab's defaulting ----------------------------------------------
+
+ROLE40 = {"id": 1, "access_level": 40, "access_level_description": "Maintainers", "deploy_key_id": None}
+ROLE0 = {"id": 2, "access_level": 0, "access_level_description": "No one"}
+KEY7 = {"id": 3, "access_level": 40, "access_level_description": "runner-fleet", "deploy_key_id": 7}
+USER5 = {"id": 4, "access_level": None, "access_level_description": "Alice", "user_id": 5, "group_id": None}
+GROUP9 = {"id": 5, "access_level": None, "access_level_description": "Ops", "group_id": 9}
+
+
+@pytest.mark.parametrize("rows, expected", [
+    ([], set()),
+    ([ROLE40], {("access_level", 40)}),
+    ([KEY7], {("deploy_key_id", 7)}),  # the key row's access_level does not count
+    ([ROLE40, KEY7], {("access_level", 40), ("deploy_key_id", 7)}),
+    ([KEY7, ROLE40], {("access_level", 40), ("deploy_key_id", 7)}),
+    ([USER5, GROUP9, ROLE0], {("user_id", 5), ("group_id", 9), ("access_level", 0)}),
+])
+def test_entries_from_gitlab(rows, expected):
+    entries, labels = pt.entries_from_gitlab(rows)
+    assert entries == frozenset(expected)
+    if KEY7 in rows:
+        assert labels[("deploy_key_id", 7)] == "runner-fleet"
+
+
+@pytest.mark.parametrize("level, allowed, expected", [
+    (None, [], {("access_level", 40)}),  # GitLab's default
+    (0, [], {("access_level", 0)}),
+    (None, [("deploy_key_id", 7)], {("deploy_key_id", 7)}),  # no default with a key
+    (40, [("deploy_key_id", 7)], {("access_level", 40), ("deploy_key_id", 7)}),
+    (None, [("user_id", 5)], {("user_id", 5)}),  # Premium: no default with granular entries
+    (None, [("access_level", 30)], {("access_level", 30)}),
+    (40, [("access_level", 30)], {("access_level", 30), ("access_level", 40)}),
+])
+def test_desired_entries_applies_gitlabs_defaulting(level, allowed, expected):
+    assert pt.desired_entries(level, allowed) == frozenset(expected)
+
+
+@pytest.mark.parametrize("entries, expected", [
+    ({("access_level", 40)}, {"name": "v*", "create_access_level": 40}),
+    ({("deploy_key_id", 7)}, {"name": "v*", "allowed_to_create": [{"deploy_key_id": 7}]}),
+    ({("access_level", 0), ("deploy_key_id", 7)},
+     {"name": "v*", "create_access_level": 0, "allowed_to_create": [{"deploy_key_id": 7}]}),
+    ({("access_level", 40), ("access_level", 30), ("user_id", 5), ("group_id", 9)},
+     {"name": "v*", "create_access_level": 30,
+      "allowed_to_create": [{"access_level": 40}, {"user_id": 5}, {"group_id": 9}]}),
+])
+def test_protect_params(entries, expected):
+    assert pt.protect_params("v*", frozenset(entries)) == expected
+
+
+@pytest.mark.parametrize("entries", [
+    {("access_level", 40)}, {("deploy_key_id", 7)}, {("access_level", 0), ("deploy_key_id", 7)},
+    {("user_id", 5)}, {("access_level", 30), ("group_id", 9), ("deploy_key_id", 8)},
+])
+def test_protect_params_round_trips_through_gitlabs_defaulting(entries):
+    """What protect_params sends, resolved GitLab's (Premium) way, is the entry set itself."""
+    params = pt.protect_params("v*", frozenset(entries))
+    allowed = [(k, v) for row in params.get("allowed_to_create", []) for k, v in row.items()]
+    assert pt.desired_entries(params.get("create_access_level"), allowed) == frozenset(entries)
+
+
+def test_view_entries_sorted_and_named():
+    entries = {("deploy_key_id", 7), ("access_level", 40), ("user_id", 5)}
+    assert pt.view_entries(entries, {("deploy_key_id", 7): "runner-fleet", ("user_id", 5): "alice"}) == [
+        {"access_level": "maintainer"},
+        {"deploy_key_id": 7, "deploy_key": "runner-fleet"},
+        {"user_id": 5, "user": "alice"},
+    ]
+
+
+# --- the task's input -----------------------------------------------------------------
+
+def test_parse_tag_spec_reads_every_kind():
+    spec = pt.parse_tag_spec({"name": " v* ", "create_access_level": "no_one", "allowed_to_create": [
+        {"deploy_key": "runner-fleet"}, {"deploy_key": ED25519}, {"deploy_key": "SHA256:abc"},
+        {"user": "alice"}, {"group": "/fleet/ops/"}, {"access_level": "developer"},
+    ]}, "tags[0]")
+    assert spec.name == "v*" and spec.create_access_level == 0
+    kinds = [kind for kind, _ in spec.allowed]
+    assert kinds == ["deploy_key", "deploy_key", "deploy_key", "user", "group", "access_level"]
+    title, key, fingerprint = (value for _, value in spec.allowed[:3])
+    assert title.title == "runner-fleet" and title.key is None
+    assert key.key is not None and key.describe().startswith("SHA256:")
+    assert fingerprint.fingerprint == "SHA256:abc"
+    assert spec.allowed[4] == ("group", "fleet/ops") and spec.allowed[5] == ("access_level", 30)
+
+
+@pytest.mark.parametrize("item, option, message", [
+    ({"name": ""}, None, "name is required"),
+    ({"name": "v*", "allowed_to_create": [{}]}, None,
+     "allowed_to_create[0] must name exactly one of access_level, deploy_key, user or group, got none"),
+    ({"name": "v*", "allowed_to_create": [{"user": "a", "group": "g"}]}, "tags[3]",
+     "tags[3].allowed_to_create[0] must name exactly one of access_level, deploy_key, user or group, got user, group"),
+    ({"name": "v*", "create_access_level": "owner"}, "tags[1]", "tags[1].create_access_level must be one of"),
+    ({"name": "v*", "allowed_to_create": [{"access_level": "x"}]}, None, "allowed_to_create[0].access_level must be"),
+    ({"name": "v*", "allowed_to_create": [{"deploy_key": "ssh-ed25519 notbase64!"}]}, None,
+     "allowed_to_create[0].deploy_key is not an OpenSSH public key"),
+    ({"name": "v*", "allowed_to_create": [{"deploy_key": "-----BEGIN OPENSSH PRIVATE KEY----- x"}]}, None,
+     "PRIVATE key"),
+])
+def test_parse_tag_spec_errors_name_the_option(item, option, message):
+    with pytest.raises(GitlabModuleError) as err:
+        pt.parse_tag_spec(item, option)
+    assert message in err.value.msg
+    assert "BEGIN" not in err.value.msg
+
+
+def test_guard_specs_skip_declared_and_duplicate_names():
+    declared = [pt.TagSpec("main", 40)]
+    specs = pt.guard_specs(["main", "qa", "qa", "stable"], declared)
+    assert [(s.name, s.create_access_level, s.guard) for s in specs] == [("qa", 0, True), ("stable", 0, True)]
+
+
+# --- deploy key resolution ----------------------------------------------------------
+
+def _key(ident, title, can_push=True, fingerprint=None):
+    return {"id": ident, "title": title, "key": None, "fingerprint_sha256": fingerprint or "fp%d" % ident,
+            "can_push": can_push}
+
+
+def test_resolve_deploy_keys_by_title_fingerprint_and_key():
+    from ansible_collections.runnercreds.gitlab.plugins.module_utils._keys import parse_public_key
+    real = parse_public_key(ED25519)
+    keys = [_key(7, "runner-fleet"), _key(8, "other", fingerprint=real.fingerprint_sha256), _key(9, "x*")]
+    refs = [pt.DeployKeyRef("runner-fleet", "d"), pt.DeployKeyRef(ED25519, "d"),
+            pt.DeployKeyRef("SHA256:fp7=", "d"), pt.DeployKeyRef("x*", "d")]
+    found = pt.resolve_deploy_keys("g/p", keys, refs)
+    assert found == {"runner-fleet": (7, "runner-fleet"), ED25519: (8, "other"), "SHA256:fp7=": (7, "runner-fleet"),
+                     "x*": (9, "x*")}
+
+
+@pytest.mark.parametrize("keys, ref, message", [
+    ([], "runner-fleet", "deploy key 'runner-fleet' is not enabled on g/p; add it there first"),
+    ([_key(7, "runner-fleet"), _key(8, "runner-fleet")], "runner-fleet", "matches 2 keys on g/p (ids 7, 8)"),
+    ([_key(7, "runner-fleet", can_push=False)], "runner-fleet", "without write access"),
+    ([_key(7, "runner-fleet-2")], "runner-fleet*", "is not enabled on g/p"),  # titles match exactly, no glob
+])
+def test_resolve_deploy_keys_errors(keys, ref, message):
+    with pytest.raises(GitlabModuleError) as err:
+        pt.resolve_deploy_keys("g/p", keys, [pt.DeployKeyRef(ref, "d")])
+    assert message in err.value.msg
+    assert err.value.project == "g/p"
+
+
+def test_resolve_spec_labels_and_defaulting():
+    spec = pt.parse_tag_spec({"name": "v*", "allowed_to_create": [
+        {"deploy_key": "runner-fleet"}, {"user": "alice"}, {"group": "fleet/ops"}]})
+    protection = pt.resolve_spec(spec, {"alice": 5}, {"fleet/ops": (9, "fleet/ops")}, {"runner-fleet": (7, "runner-fleet")})
+    assert protection.entries == {("deploy_key_id", 7), ("user_id", 5), ("group_id", 9)}
+    assert protection.view()["create_access_levels"] == [
+        {"deploy_key_id": 7, "deploy_key": "runner-fleet"}, {"user_id": 5, "user": "alice"},
+        {"group_id": 9, "group": "fleet/ops"}]
+
+
+# --- the plan -----------------------------------------------------------------------
+
+def _gitlab(name, *rows):
+    return {"name": name, "create_access_levels": list(rows)}
+
+
+def _want(name, *entries):
+    return pt.Protection(name, entries)
+
+
+@pytest.mark.parametrize("current, desired, absent, purge, expected", [
+    # nothing there -> protect
+    ([], [_want("v*", ("access_level", 40))], [], False, [("protect", "v*")]),
+    # identical, order-insensitive, default applied -> nothing
+    ([_gitlab("v*", ROLE40)], [_want("v*", ("access_level", 40))], [], False, []),
+    ([_gitlab("v*", KEY7, ROLE40)], [_want("v*", ("access_level", 40), ("deploy_key_id", 7))], [], False, []),
+    ([_gitlab("v*", KEY7)], [_want("v*", ("deploy_key_id", 7))], [], False, []),
+    # different level -> update
+    ([_gitlab("v*", ROLE40)], [_want("v*", ("access_level", 0))], [], False, [("update", "v*")]),
+    # key added -> update
+    ([_gitlab("v*", ROLE40)], [_want("v*", ("access_level", 40), ("deploy_key_id", 7))], [], False, [("update", "v*")]),
+    # absent
+    ([_gitlab("v*", ROLE40)], [], ["v*"], False, [("unprotect", "v*")]),
+    ([], [], ["v*"], False, []),
+    # additive by default: undeclared protections stay
+    ([_gitlab("old", ROLE40)], [_want("v*", ("access_level", 40))], [], False, [("protect", "v*")]),
+    # purge removes the undeclared, after protecting the declared
+    ([_gitlab("old", ROLE40), _gitlab("v*", ROLE0)], [_want("v*", ("access_level", 40)), _want("new", ("access_level", 0))],
+     [], True, [("protect", "new"), ("update", "v*"), ("unprotect", "old")]),
+    ([_gitlab("v*", ROLE40)], [_want("v*", ("access_level", 40))], [], True, []),
+])
+def test_plan(current, desired, absent, purge, expected):
+    actions = pt.plan("g/p", current, desired, absent=absent, purge=purge)
+    assert [(a.kind, a.data["diff_key"]) for a in actions] == expected
+    assert all(a.target == "g/p" for a in actions)
+
+
+def test_plan_update_carries_new_and_old_settings_and_the_note():
+    current = [_gitlab("v*", ROLE40, KEY7)]
+    desired = [pt.Protection("v*", {("deploy_key_id", 7)}, {("deploy_key_id", 7): "runner-fleet"})]
+    (action,) = pt.plan("g/p", current, desired)
+    assert action.kind == "update"
+    assert action.data["params"] == {"name": "v*", "allowed_to_create": [{"deploy_key_id": 7}]}
+    assert action.data["restore"] == {"name": "v*", "create_access_level": 40, "allowed_to_create": [{"deploy_key_id": 7}]}
+    assert action.as_dict() == {
+        "action": "update", "project": "g/p",
+        "before": {"name": "v*", "create_access_levels": [
+            {"access_level": "maintainer"}, {"deploy_key_id": 7, "deploy_key": "runner-fleet"}]},
+        "after": {"name": "v*", "create_access_levels": [{"deploy_key_id": 7, "deploy_key": "runner-fleet"}]},
+        "note": pt.UPDATE_NOTE,
+    }
+
+
+def test_plan_diff_has_one_entry_per_project_keyed_by_pattern():
+    current = [_gitlab("old", ROLE40), _gitlab("v*", ROLE0)]
+    actions = pt.plan("g/p", current, [_want("v*", ("access_level", 40)), _want("stable", ("access_level", 0))], purge=True)
+    (diff,) = diff_for(actions)
+    assert diff["before"] == {"v*": {"name": "v*", "create_access_levels": [{"access_level": "no_one"}]},
+                              "old": {"name": "old", "create_access_levels": [{"access_level": "maintainer"}]}}
+    assert diff["after"] == {"v*": {"name": "v*", "create_access_levels": [{"access_level": "maintainer"}]},
+                             "stable": {"name": "stable", "create_access_levels": [{"access_level": "no_one"}]}}
+
+
+@pytest.mark.parametrize("asked, rows, expected", [
+    ({("access_level", 40)}, [ROLE40], None),
+    ({("user_id", 5)}, [ROLE40], [{"access_level": "maintainer"}]),  # GitLab Free: user ignored, default added
+    ({("deploy_key_id", 7)}, [KEY7], None),
+])
+def test_mismatch(asked, rows, expected):
+    assert pt.mismatch(frozenset(asked), {"create_access_levels": rows}) == expected
+
+
+def test_describe_levels_names_each_row():
+    assert [row["access_level_name"] for row in pt.describe_levels([ROLE40, ROLE0, KEY7, USER5, GROUP9])] == [
+        "maintainer", "no_one", "deploy_key", "user", "group"]
+    assert pt.describe_levels([KEY7])[0]["deploy_key_id"] == 7
