@@ -1,0 +1,15 @@
+"""Route modules; each has ``register(router)``."""
+
+from __future__ import annotations
+
+from ..app import Router
+from . import deploy_keys, deploy_tokens, groups, members, meta, projects, protected_tags, tags, users
+
+MODULES = (meta, users, groups, projects, members, deploy_keys, deploy_tokens, protected_tags, tags)
+
+
+def build_router() -> Router:
+    router = Router()
+    for module in MODULES:
+        module.register(router)
+    return router

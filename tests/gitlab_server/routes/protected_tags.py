@@ -1,0 +1,160 @@
+"""Protected tags (spec §4): lib/api/protected_tags.rb.
+
+No ``authenticate!``; every route needs the Maintainer-level
+``manage_protected_tags`` abilities (app/policies/project_policy.rb), so a
+Developer gets 403 and a non-member of a private project 404.  There is no
+update route: PATCH/PUT on ``/protected_tags/:name`` answer 405.
+"""
+
+from __future__ import annotations
+
+from .. import auth, entities, errors
+from ..app import created, no_content, ok
+from ..clock import fmt_time
+from ..pagination import paginate
+from ..params import Declared, coerce_int
+
+CREATE_LEVELS = (0, 30, 40, 60)
+
+
+def _project(app, req) -> dict:
+    project = auth.find_project(app, req, req.route_params["id"])
+    auth.require_project_level(app, req, project, auth.MAINTAINER)
+    return project
+
+
+def render(app, tag: dict) -> dict:
+    levels = []
+    for lv in app.store.all("SELECT * FROM protected_tag_create_access_levels WHERE protected_tag_id = ? "
+                            "ORDER BY id", (tag["id"],)):
+        if lv["deploy_key_id"] is not None:
+            key = app.store.get("keys", lv["deploy_key_id"])
+            description = key["title"] if key else "Deploy key"
+        elif lv["user_id"] is not None:
+            user = app.store.get("users", lv["user_id"])
+            description = user["name"] if user else "User"
+        elif lv["group_id"] is not None:
+            group = app.store.get("namespaces", lv["group_id"])
+            description = group["name"] if group else "Group"
+        else:
+            description = entities.ACCESS_LEVEL_DESCRIPTIONS.get(lv["access_level"], str(lv["access_level"]))
+        # deploy_key_id is exposed (null on role rows) as in the spec's example;
+        # user_id/group_id as EE exposes them.
+        levels.append({"id": lv["id"], "access_level": lv["access_level"],
+                       "access_level_description": description, "deploy_key_id": lv["deploy_key_id"],
+                       "user_id": lv["user_id"], "group_id": lv["group_id"]})
+    return {"name": tag["name"], "create_access_levels": levels}
+
+
+def list_tags(app, req):
+    project = _project(app, req)
+    rows = app.store.all("SELECT * FROM protected_tags WHERE project_id = ? ORDER BY id", (project["id"],))
+    page, headers = paginate(req, rows)
+    return ok([render(app, t) for t in page], headers=headers)
+
+
+def _find(app, project, name: str) -> dict:
+    row = app.store.one("SELECT * FROM protected_tags WHERE project_id = ? AND name = ?", (project["id"], name))
+    if not row:
+        raise errors.record_not_found()            # find_by! -> "404 Not found"
+    return row
+
+
+def get_tag(app, req):
+    project = _project(app, req)
+    return ok(render(app, _find(app, project, req.route_params["name"])))
+
+
+def _entries(app, project, entries: list[dict]) -> tuple[list[dict], list[str]]:
+    """Resolve ``allowed_to_create`` entries into access-level rows and the
+    model's full error messages (422).  Wording INFERRED (spec §4.2)."""
+    rows, problems = [], []
+    store = app.store
+    for entry in entries:
+        try:
+            if entry.get("deploy_key_id") is not None:
+                key_id = coerce_int(entry["deploy_key_id"])
+                key = store.one("SELECT * FROM keys WHERE id = ? AND type = 'DeployKey'", (key_id,))
+                if not key:
+                    problems.append("Create access levels deploy key can't be blank")
+                    continue
+                link = store.one("SELECT can_push FROM deploy_keys_projects WHERE deploy_key_id = ? "
+                                 "AND project_id = ?", (key_id, project["id"]))
+                if not link or not link["can_push"]:
+                    problems.append("Create access levels deploy key is not enabled for this project")
+                    continue
+                owner = store.get("users", key["user_id"]) if key["user_id"] else None
+                if not owner or auth.project_access(store, owner, project) < auth.GUEST:
+                    problems.append("Create access levels deploy key owner is not a project member")
+                    continue
+                if any(r.get("deploy_key_id") == key_id for r in rows):
+                    problems.append("Create access levels deploy key has already been taken")
+                    continue
+                rows.append({"deploy_key_id": key_id, "access_level": auth.MAINTAINER})
+            elif entry.get("user_id") is not None:
+                user_id = coerce_int(entry["user_id"])
+                user = store.get("users", user_id)
+                if not user:
+                    problems.append("Create access levels user can't be blank")
+                elif auth.project_access(store, user, project) < auth.GUEST:
+                    problems.append("Create access levels user is not a member of the project")
+                else:
+                    rows.append({"user_id": user_id, "access_level": auth.MAINTAINER})
+            elif entry.get("group_id") is not None:
+                group_id = coerce_int(entry["group_id"])
+                if not store.one("SELECT 1 FROM namespaces WHERE id = ? AND kind = 'group'", (group_id,)):
+                    problems.append("Create access levels group can't be blank")
+                else:
+                    rows.append({"group_id": group_id, "access_level": auth.MAINTAINER})
+            elif entry.get("access_level") is not None:
+                level = coerce_int(entry["access_level"])
+                if level not in CREATE_LEVELS:
+                    problems.append("Create access levels access level is not included in the list")
+                else:
+                    rows.append({"access_level": level})
+        except ValueError:
+            raise errors.invalid("allowed_to_create") from None
+    return rows, problems
+
+
+def protect(app, req):
+    project = _project(app, req)
+    vals = (Declared(req.params).requires("name").optional("create_access_level", int, values=CREATE_LEVELS)
+            .optional("allowed_to_create", "json_array").validate())
+    entries = vals.get("allowed_to_create") or []
+    rows, problems = _entries(app, project, entries)
+    # ProtectedRefs::AccessLevelParams: default 40 unless a deploy-key entry
+    # was given; the role row comes first, then the entries (spec §4.2).
+    level = vals.get("create_access_level")
+    if level is None and not any(e.get("deploy_key_id") is not None for e in entries):
+        level = auth.MAINTAINER
+    levels = ([{"access_level": level}] if level is not None else []) + rows
+    name = vals["name"]
+    if not name.strip():
+        problems.insert(0, "Name can't be blank")
+    if app.store.one("SELECT 1 FROM protected_tags WHERE project_id = ? AND name = ?", (project["id"], name)):
+        problems.insert(0, "Name has already been taken")
+    if problems:
+        raise errors.message(422, problems)
+    now = fmt_time(app.clock.now())
+    tag_id = app.store.insert("protected_tags", project_id=project["id"], name=name, created_at=now, updated_at=now)
+    for lv in levels:
+        app.store.insert("protected_tag_create_access_levels", protected_tag_id=tag_id, created_at=now,
+                         access_level=lv.get("access_level", auth.MAINTAINER), user_id=lv.get("user_id"),
+                         group_id=lv.get("group_id"), deploy_key_id=lv.get("deploy_key_id"))
+    return created(render(app, app.store.get("protected_tags", tag_id)))
+
+
+def unprotect(app, req):
+    project = _project(app, req)
+    tag = _find(app, project, req.route_params["name"])
+    app.store.run("DELETE FROM protected_tag_create_access_levels WHERE protected_tag_id = ?", (tag["id"],))
+    app.store.run("DELETE FROM protected_tags WHERE id = ?", (tag["id"],))
+    return no_content()
+
+
+def register(router) -> None:
+    router.api("GET", "/projects/:id/protected_tags", list_tags)
+    router.api("POST", "/projects/:id/protected_tags", protect)
+    router.api("GET", "/projects/:id/protected_tags/:name", get_tag)
+    router.api("DELETE", "/projects/:id/protected_tags/:name", unprotect)
