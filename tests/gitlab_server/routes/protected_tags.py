@@ -123,10 +123,13 @@ def protect(app, req):
             .optional("allowed_to_create", "json_array").validate())
     entries = vals.get("allowed_to_create") or []
     rows, problems = _entries(app, project, entries)
-    # ProtectedRefs::AccessLevelParams: default 40 unless a deploy-key entry
-    # was given; the role row comes first, then the entries (spec §4.2).
+    # ProtectedRefs::AccessLevelParams: the role row comes first, then the
+    # entries (spec §4.2). This server accepts user_id/group_id entries, i.e.
+    # it behaves as EE, whose override `use_default_access_level?` is
+    # `allowed_to_create.blank?`: the default 40 is added only when no entry
+    # of any kind was given (ee/app/services/ee/protected_refs/access_level_params.rb).
     level = vals.get("create_access_level")
-    if level is None and not any(e.get("deploy_key_id") is not None for e in entries):
+    if level is None and not entries:
         level = auth.MAINTAINER
     levels = ([{"access_level": level}] if level is not None else []) + rows
     name = vals["name"]
