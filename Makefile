@@ -1,0 +1,65 @@
+# runnercreds.gitlab — developer and CI entry points.
+#
+#   make demo   start the bundled GitLab test server and show the collection at work
+#   make test   everything CI runs: sanity, lint, unit + server tests, molecule
+#
+# Both install what they need themselves (apt packages, .venv, the runner
+# image) and reuse it on the next run.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV   := .venv
+PYTHON := $(VENV)/bin/python
+# The venv is rebuilt when the pinned requirements change.
+VENV_STAMP := $(VENV)/.stamp-$(shell sha256sum requirements-test.txt | cut -c1-12)
+
+export CONTAINERS_CONF := $(CURDIR)/.config/containers.conf
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: help deps venv image test unit server-tests sanity lint changelog-lint molecule demo clean
+
+help:
+	@echo "make demo      start the GitLab test server and run the demo playbook against it"
+	@echo "make test      sanity, lint, unit and server tests, molecule (what CI runs)"
+	@echo "make unit      unit and module tests against the GitLab test server"
+	@echo "make sanity    ansible-test sanity on a copy under ansible_collections/"
+	@echo "make lint      ansible-lint (production profile)"
+	@echo "make molecule  Molecule scenarios in podman containers"
+
+deps:
+	@scripts/install-system-deps.sh
+
+$(VENV_STAMP): requirements-test.txt
+	@test -x $(PYTHON) || python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --upgrade pip
+	$(PYTHON) -m pip install --quiet -r requirements-test.txt
+	@rm -f $(VENV)/.stamp-* && touch $@
+
+venv: $(VENV_STAMP)
+
+image: deps
+	@scripts/build-runner-image.sh
+
+unit: venv
+	$(PYTHON) -m pytest tests/unit tests/server -p no:cacheprovider -q -n 2
+
+sanity: venv
+	@scripts/sanity.sh
+
+lint: venv
+	@scripts/lint.sh
+	$(VENV)/bin/antsibull-changelog lint
+
+molecule: venv image
+	@scripts/molecule.sh
+
+# Order matters only for speed: cheap static checks first, then the suites.
+test: deps venv sanity lint molecule unit
+
+demo: deps venv
+	@scripts/demo.sh
+
+clean:
+	rm -rf build tests/output .pytest_cache

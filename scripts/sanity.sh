@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# ansible-test sanity, offline apart from PyPI, on a copy of the collection.
+#   scripts/sanity.sh                      all sanity tests
+#   scripts/sanity.sh --test pep8 ...      extra arguments go to ansible-test
+#
+# 1. Copies the checkout's files (tracked, plus untracked that are not
+#    ignored) to build/ansible_collections/runnercreds/gitlab/, the layout
+#    ansible-test needs. The copy gets its own (empty) git repository: without
+#    one, ansible-test walks up to this checkout's .git, where build/ is
+#    ignored, and finds no files at all ("All targets skipped").
+# 2. Puts a stand-in for pip's get-pip.py where ansible-test looks for it
+#    (~/.ansible/test/cache/get_pip_<version>.py): the real one is downloaded
+#    from ci-files.testing.ansible.com, which is not reachable. The stand-in
+#    runs ensurepip, then installs the pip version ansible-test asked for.
+# 3. Runs `ansible-test sanity --venv`: each test's requirements go into
+#    virtualenvs under ~/.ansible/test/venv (installed from PyPI once, reused),
+#    not into .venv. No docker, no network beyond PyPI.
+set -euo pipefail
+
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+export PATH="$repo/.venv/bin:$PATH"
+command -v ansible-test >/dev/null || { echo "sanity.sh: no ansible-test in $repo/.venv (run: make venv)" >&2; exit 1; }
+python="$(command -v python3)"
+pyver="$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+
+# --- 1. the copy -------------------------------------------------------------
+dest="$repo/build/ansible_collections/runnercreds/gitlab"
+rm -rf "$dest"
+mkdir -p "$dest"
+(
+  cd "$repo"
+  # Tracked files deleted in the working tree are still listed: skip them.
+  git ls-files -z --cached --others --exclude-standard \
+    | while IFS= read -r -d '' f; do
+        if [ -e "$f" ] || [ -L "$f" ]; then printf '%s\0' "$f"; fi
+      done \
+    | sort -zu \
+    | xargs -0 -r cp -a --parents -t "$dest"
+)
+git -C "$dest" init -q
+
+# --- 2. the pip bootstrap stand-in ------------------------------------------
+# The pip version ansible-test wants (python_requirements.get_venv_packages).
+pip_version="$("$python" - <<'PY'
+import pathlib, re, ansible_test
+src = pathlib.Path(ansible_test.__file__).parent / "_internal" / "python_requirements.py"
+m = re.search(r"default_packages\s*=\s*dict\(\s*pip='([^']+)'", src.read_text())
+print(m.group(1) if m else "24.2")
+PY
+)"
+get_pip="$HOME/.ansible/test/cache/get_pip_${pip_version//./_}.py"
+mkdir -p "$(dirname "$get_pip")"
+cat >"$get_pip.tmp" <<'PY'
+"""Offline stand-in for get-pip.py (written by runnercreds scripts/sanity.sh).
+
+ansible-test runs this with pip's arguments to put pip into an empty venv.
+pip comes from the interpreter's own ensurepip (no network); then the exact
+version ansible-test asked for is installed from the package index, if reachable.
+"""
+import subprocess
+import sys
+
+subprocess.check_call([sys.executable, "-m", "ensurepip", "--upgrade", "--default-pip"],
+                      stdout=subprocess.DEVNULL)
+args = [a for a in sys.argv[1:] if a not in ("--no-setuptools", "--no-wheel")]
+if any(not a.startswith("-") for a in args):
+    if subprocess.call([sys.executable, "-m", "pip", "install", "--quiet", *args]) != 0:
+        print("get_pip (offline stand-in): could not install %s; keeping ensurepip's pip"
+              % " ".join(args), file=sys.stderr)
+PY
+if cmp -s "$get_pip.tmp" "$get_pip"; then rm -f "$get_pip.tmp"; else mv "$get_pip.tmp" "$get_pip"; fi
+
+# --- 3. the run ----------------------------------------------------------------
+cd "$dest"
+echo "sanity.sh: ansible-test sanity --python $pyver --venv in $dest"
+# Exit status is ansible-test's: non-zero when any sanity test fails.
+exec ansible-test sanity --python "$pyver" --venv --color no "$@"
