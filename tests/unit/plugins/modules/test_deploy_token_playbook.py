@@ -1,0 +1,103 @@
+# Copyright (c) runnercreds.gitlab contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""deploy_token and deploy_token_info through ansible-playbook and ansible-doc, as users run them,
+and the proof that a token's secret never reaches Ansible's output."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
+TARGET = os.path.join(REPO, "tests", "integration", "targets", "deploy_token")
+COLLECTIONS_ROOT = os.path.join(REPO, "build", "collections")  # made by tests/unit/conftest.py
+BIN = os.path.dirname(sys.executable)
+
+
+def ansible_env(tmp_path, **extra):
+    env = dict(os.environ)
+    env.update(
+        ANSIBLE_COLLECTIONS_PATH=COLLECTIONS_ROOT,
+        ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"),
+        ANSIBLE_HOME=str(tmp_path / "home"),
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_PYTHON_INTERPRETER=sys.executable,
+    )
+    env.update(extra)
+    return env
+
+
+def playbook(tmp_path, name, variables, *options, **env):
+    vars_file = tmp_path / ("%s.vars.json" % name)
+    vars_file.write_text(json.dumps(variables))
+    return subprocess.run(
+        [os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", "-c", "local", os.path.join(TARGET, name),
+         "-e", "@%s" % vars_file, *options],
+        env=ansible_env(tmp_path, **env), capture_output=True, text=True, timeout=300, check=False,
+    )
+
+
+@pytest.mark.parametrize("module", ["deploy_token", "deploy_token_info"])
+def test_ansible_doc_renders_with_examples(tmp_path, module):
+    out = subprocess.run([os.path.join(BIN, "ansible-doc"), "-t", "module", "runnercreds.gitlab.%s" % module],
+                         env=ansible_env(tmp_path), capture_output=True, text=True, timeout=120, check=False)
+    assert out.returncode == 0, out.stderr
+    assert "EXAMPLES:" in out.stdout and "RETURN VALUES:" in out.stdout
+    assert "[WARNING]" not in out.stderr, out.stderr
+    if module == "deploy_token":
+        text = " ".join(out.stdout.split())
+        for words in ("Set `no_log: true' on every task that creates tokens", "lifetime_days", "rotate_after_days",
+                      "revoke_predecessors", "GitLab does not report when a deploy token was created"):
+            assert words in text, words
+
+
+def test_playbook_changes_then_reports_no_change(gitlab_target, clean_target, tmp_path):
+    projects = [gitlab_target.make_project("dtpb") for _index in range(2)]
+    out = playbook(tmp_path, "playbook.yml", {
+        "gitlab_url": gitlab_target.url,
+        "gitlab_token": gitlab_target.admin_token,
+        "deploy_token_projects": [p.path_with_namespace for p in projects],
+    })
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "failed=0" in out.stdout
+    # check, apply, successor, revoke, remove: changed.
+    assert "changed=5" in out.stdout, out.stdout
+    gl = gitlab_target.admin_client()
+    for project in projects:
+        assert gl.projects.get(project.id).deploytokens.list(get_all=True) == []
+
+
+@pytest.mark.parametrize("callback", ["default", "ansible.posix.json"])
+def test_the_secret_is_nowhere_in_the_output_at_vvv(gitlab_target, clean_target, tmp_path, callback):
+    project = gitlab_target.make_project("dtleak")
+    secret_file = tmp_path / "secret"
+    out = playbook(tmp_path, "leak.yml", {
+        "gitlab_url": gitlab_target.url,
+        "gitlab_token": gitlab_target.admin_token,
+        "deploy_token_project": project.path_with_namespace,
+        "secret_file": str(secret_file),
+    }, "-vvv", "--diff", ANSIBLE_STDOUT_CALLBACK=callback)
+    assert out.returncode == 0, out.stdout + out.stderr
+    secret = secret_file.read_text()
+    assert secret.startswith("gldt-") and len(secret) > 10
+    output = out.stdout + out.stderr
+    assert secret not in output
+    assert secret[5:] not in output, "not even without its prefix"
+    # The output is real: it shows the module's invocation, the plan and the diff.
+    assert "leak-check" in output and '"invocation"' in output
+    assert "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER" in output
+    assert "predecessor of the new token" in output
+    assert "censored" in output
+    assert gitlab_target.admin_token not in output
+    if callback == "ansible.posix.json":
+        # The JSON the callback would hand to a log shipper (after -vvv's own lines): the
+        # create task's result is censored there too.
+        document = json.loads(out.stdout[out.stdout.index("\n{\n") + 1:])
+        (play,) = document["plays"]
+        create = play["tasks"][0]["hosts"]["localhost"]
+        assert "censored" in create and "deploy_token" not in create
