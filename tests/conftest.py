@@ -44,7 +44,7 @@ def gitlab_target(tmp_path_factory):
         return
     token = "test-admin-" + secrets.token_hex(12)
     log_path = str(tmp_path_factory.mktemp("gitlab-server") / "server.log")
-    proc, url, _ = start_server("--port", "0", "--seed", SEED, "--admin-token", token, log_path=log_path)
+    proc, url, dummy = start_server("--port", "0", "--seed", SEED, "--admin-token", token, log_path=log_path)
     try:
         yield GitlabTarget(url, token, is_test_server=True)
     finally:

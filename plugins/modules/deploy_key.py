@@ -19,7 +19,7 @@ description:
   - Reading costs one request per project; a run with nothing to change sends no write request.
   - The key is validated before any request; a private key passed by mistake is refused and never sent.
 author:
-  - runnercreds.gitlab contributors
+  - runnercreds.gitlab contributors (@runnercreds)
 requirements:
   - python-gitlab
   - cryptography

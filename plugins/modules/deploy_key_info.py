@@ -16,7 +16,7 @@ description:
   - Filters by O(fingerprint), O(key) or a O(title) pattern, for audits and rotation.
   - One request per project, in one module run with one authenticated session.
 author:
-  - runnercreds.gitlab contributors
+  - runnercreds.gitlab contributors (@runnercreds)
 requirements:
   - python-gitlab
   - cryptography
@@ -106,7 +106,7 @@ deploy_keys:
       description: When the key expires, or V(null).
       type: str
     expired:
-      description: Whether O(expires_at) is in the past.
+      description: Whether RV(deploy_keys[].expires_at) is in the past.
       type: bool
     age_days:
       description: Whole days since RV(deploy_keys[].created_at).

@@ -118,6 +118,28 @@ options:
         description: As O(allowed_to_create), with the same suboptions.
         type: list
         elements: dict
+        suboptions:
+          access_level:
+            description:
+              - A role, as in O(create_access_level).
+              - GitLab Free keeps one role per pattern; several roles need Premium.
+            type: str
+          deploy_key:
+            description:
+              - A deploy key by its title (exact), its public key line, or its SHA256 fingerprint (V(SHA256:...)).
+              - The key must be enabled on each project with write access, and its owner must be a project
+                member (GitLab's rules). Add it with M(runnercreds.gitlab.deploy_key) and O(runnercreds.gitlab.deploy_key#module:can_push=true) first.
+              - A title that more than one key on a project has fails the task; name the key by its key or
+                fingerprint then.
+            type: str
+          user:
+            description:
+              - A username. Needs GitLab Premium or Ultimate; GitLab Free ignores it (the module warns).
+            type: str
+          group:
+            description:
+              - A group's full path. The project must be shared with the group. Needs GitLab Premium or Ultimate.
+            type: str
   block_branch_names:
     description:
       - Also protect, with no one allowed to create them, tags named exactly like each project's existing
@@ -162,7 +184,7 @@ seealso:
     description: The endpoints this module uses.
     link: https://docs.gitlab.com/api/protected_tags/
 author:
-  - runnercreds.gitlab contributors
+  - runnercreds.gitlab contributors (@runnercreds)
 requirements:
   - python-gitlab
   - cryptography (to read a deploy key given as a public key line)

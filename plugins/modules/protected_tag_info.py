@@ -41,7 +41,7 @@ options:
 seealso:
   - module: runnercreds.gitlab.protected_tag
 author:
-  - runnercreds.gitlab contributors
+  - runnercreds.gitlab contributors (@runnercreds)
 requirements:
   - python-gitlab
 """

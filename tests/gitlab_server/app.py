@@ -60,7 +60,7 @@ def parse_query(text: str) -> dict:
     for part in text.split("&"):
         if not part:
             continue
-        key, _, value = part.partition("=")
+        key, dummy, value = part.partition("=")
         _assign(out, unquote_plus(key), unquote_plus(value))
     return out
 
@@ -209,7 +209,7 @@ class Handler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         started = time.monotonic()
         app = self.server.app
-        path, _, query = self.path.partition("?")
+        path, dummy, query = self.path.partition("?")
         if path.startswith(("http://", "https://")):     # absolute-form request target
             path = "/" + path.split("/", 3)[3] if path.count("/") >= 3 else "/"
         body = self._read_body()

@@ -13,7 +13,7 @@ from .clock import fmt_time
 
 def random_token(prefix: str, length: int = 20) -> str:
     alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-"
-    return prefix + "".join(secrets.choice(alphabet) for _ in range(length))
+    return prefix + "".join(secrets.choice(alphabet) for dummy in range(length))
 
 
 def parameterize(name: str) -> str:

@@ -196,7 +196,7 @@ class Store:
 
     def insert(self, table: str, **values) -> int:
         cols = ", ".join(values)
-        marks = ", ".join("?" for _ in values)
+        marks = ", ".join("?" for dummy in values)
         return self.run(f"INSERT INTO {table} ({cols}) VALUES ({marks})", tuple(values.values()))  # noqa: S608
 
     def update(self, table: str, row_id: int, **values) -> None:

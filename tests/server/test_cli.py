@@ -47,7 +47,7 @@ def test_generated_admin_token_is_second_line(tmp_path):
 def test_db_file_and_data_dir_persist(tmp_path):
     db, data = tmp_path / "state.db", tmp_path / "data"
     args = ("--port", "0", "--db", str(db), "--data-dir", str(data), "--admin-token", "tok-db")
-    proc, url, _ = start_server(*args)
+    proc, url, dummy = start_server(*args)
     try:
         resp = requests.post(f"{url}/api/v4/projects", headers={"PRIVATE-TOKEN": "tok-db"},
                              json={"name": "kept", "initialize_with_readme": True}, timeout=10)
@@ -55,7 +55,7 @@ def test_db_file_and_data_dir_persist(tmp_path):
     finally:
         stop_server(proc)
     assert any(p.suffix == ".git" for p in data.rglob("*.git"))
-    proc, url, _ = start_server(*args)
+    proc, url, dummy = start_server(*args)
     try:
         resp = requests.get(f"{url}/api/v4/projects/root%2Fkept/repository/branches",
                             headers={"PRIVATE-TOKEN": "tok-db"}, timeout=10)
@@ -80,7 +80,7 @@ def test_bad_seed_fails_with_message(tmp_path):
     seed = tmp_path / "seed.yml"
     seed.write_text("projects:\n  - path: nowhere/proj\n")
     proc = subprocess.run([sys.executable, SERVER, "--port", "0", "--seed", str(seed)], capture_output=True,
-                          text=True, timeout=30)
+                          text=True, timeout=30, check=False)
     assert proc.returncode == 1
     assert "namespace nowhere not declared" in proc.stderr
 
@@ -92,7 +92,7 @@ def test_fixed_port(tmp_path, port_flag):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc, url, _ = start_server(port_flag, str(port), "--admin-token", "x")
+    proc, url, dummy = start_server(port_flag, str(port), "--admin-token", "x")
     try:
         assert url == f"http://127.0.0.1:{port}"
     finally:

@@ -17,7 +17,7 @@ def test_fault_503_then_success(gitlab_target, clean_target):
     url = f"{gitlab_target.url}/api/v4/projects/{project.id}/deploy_keys"
     h = {"PRIVATE-TOKEN": gitlab_target.admin_token}
     gitlab_target.add_fault(method="GET", path=r"/deploy_keys$", status=503, count=2)
-    assert [requests.get(url, headers=h, timeout=10).status_code for _ in range(3)] == [503, 503, 200]
+    assert [requests.get(url, headers=h, timeout=10).status_code for dummy in range(3)] == [503, 503, 200]
     # POSTs are not matched by a GET rule.
     gitlab_target.add_fault(method="GET", path=r"/deploy_keys$", status=500, count=1)
     assert requests.post(url, headers=h, json={}, timeout=10).status_code == 400
@@ -137,7 +137,7 @@ def test_max_in_flight_counts_concurrency(gitlab_target, clean_target):
 def test_keep_alive_connection_is_reused(gitlab_target):
     host, port = gitlab_target.url.split("//")[1].split(":")
     with socket.create_connection((host, int(port)), timeout=10) as sock:
-        for _ in range(2):
+        for dummy in range(2):
             sock.sendall(b"GET /api/v4/version HTTP/1.1\r\nHost: x\r\n\r\n")
             data = b""
             while b"\r\n\r\n" not in data:

@@ -110,7 +110,7 @@ def test_instance_list_is_admin_only(gitlab_target, admin_gl):
     project = gitlab_target.make_project("dti")
     token = project.deploytokens.create({"name": "inst", "scopes": ["read_repository"]})
     assert token.id in [t.id for t in admin_gl.deploytokens.list(get_all=True)]
-    _, user_token = gitlab_target.make_user("dtiu")
+    dummy, user_token = gitlab_target.make_user("dtiu")
     with pytest.raises(gitlab.GitlabListError) as info:
         gitlab_target.client(user_token).deploytokens.list()
     assert info.value.response_code == 403

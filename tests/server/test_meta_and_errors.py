@@ -125,7 +125,7 @@ def test_project_by_url_encoded_path_and_group_by_path(gitlab_target, admin_gl):
 
 
 def test_users_lookup_by_username(gitlab_target, admin_gl):
-    user, _ = gitlab_target.make_user("lookup")
+    user, dummy = gitlab_target.make_user("lookup")
     found = admin_gl.users.list(username=user.username)
     assert [u.id for u in found] == [user.id]
     assert admin_gl.users.get(user.id).username == user.username

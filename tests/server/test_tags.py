@@ -29,7 +29,7 @@ def _api(target, method, path, token=None, **kwargs):
 
 
 def test_protect_shape_and_duplicate(gitlab_target, repo):
-    project, _ = repo
+    project, dummy = repo
     key = project.keys.create({"title": "ci key", "key": sshkeys.public_key(), "can_push": True})
     resp = _api(gitlab_target, "POST", f"/projects/{project.id}/protected_tags",
                 json={"name": "release-1-0", "create_access_level": 40,
@@ -49,7 +49,7 @@ def test_protect_shape_and_duplicate(gitlab_target, repo):
 
 
 def test_defaults_and_deploy_key_only_rule(gitlab_target, repo):
-    project, _ = repo
+    project, dummy = repo
     tag = project.protectedtags.create({"name": "v*"})
     assert [(a["access_level"], a["access_level_description"]) for a in tag.create_access_levels] == \
         [(40, "Maintainers")]
@@ -65,7 +65,7 @@ def test_defaults_and_deploy_key_only_rule(gitlab_target, repo):
 
 
 def test_deploy_key_entry_must_be_enabled_with_push(gitlab_target, repo):
-    project, _ = repo
+    project, dummy = repo
     ro = project.keys.create({"title": "ro", "key": sshkeys.public_key(), "can_push": False})
     resp = _api(gitlab_target, "POST", f"/projects/{project.id}/protected_tags",
                 json={"name": "r*", "allowed_to_create": [{"deploy_key_id": ro.id}]})
@@ -77,7 +77,7 @@ def test_deploy_key_entry_must_be_enabled_with_push(gitlab_target, repo):
 
 
 def test_bad_level_get_unprotect_and_patch(gitlab_target, repo):
-    project, _ = repo
+    project, dummy = repo
     resp = _api(gitlab_target, "POST", f"/projects/{project.id}/protected_tags",
                 json={"name": "x", "create_access_level": 20})
     assert resp.json() == {"error": "create_access_level does not have a valid value"}
@@ -134,7 +134,7 @@ def test_wildcards_match_slashes_and_empty(gitlab_target, repo):
 
 
 def test_tag_api_errors(gitlab_target, repo):
-    project, _ = repo
+    project, dummy = repo
     project.tags.create({"tag_name": "t1", "ref": "main"})
     for body, message in (({"tag_name": "t1", "ref": "main"}, "Tag t1 already exists"),
                           ({"tag_name": "t2", "ref": "nope"}, "Target nope is invalid"),

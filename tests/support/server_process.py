@@ -19,7 +19,7 @@ def start_server(*args: str, log_path: str | None = None, timeout: float = 15.0)
     log = open(log_path or os.devnull, "ab")  # noqa: SIM115 - inherited by the child
     proc = subprocess.Popen([sys.executable, SERVER, *args], stdout=subprocess.PIPE, stderr=log)
     log.close()
-    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    ready, dummy, dummy = select.select([proc.stdout], [], [], timeout)
     if not ready:
         proc.kill()
         raise RuntimeError("gitlab-test-server did not start")

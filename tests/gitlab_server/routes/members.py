@@ -92,8 +92,8 @@ def add_member(kind: str):
     def handler(app, req):
         source_type, source = _source(app, req, kind)
         _require_admin_members(app, req, source_type, source)
-        vals = (Declared(req.params).requires("user_id", int).requires("access_level", int,
-                                                                         values=auth.VALID_LEVELS)
+        vals = (Declared(req.params).requires("user_id", int)
+                .requires("access_level", int, values=auth.VALID_LEVELS)
                 .optional("expires_at", "datetime").validate())
         user = app.store.get("users", vals["user_id"])
         if not user:

@@ -181,7 +181,7 @@ def test_no_retries_when_max_retries_is_zero(gitlab_target, project):
 
 def test_list_all_follows_every_page(gitlab_target, clean_target):
     group = gitlab_target.make_group("pages")
-    for _ in range(105):
+    for dummy in range(105):
         gitlab_target.make_project("p", namespace_id=group.id, initialize_with_readme=False)
     client = _client_for(gitlab_target)
     gitlab_target.clear_requests() if gitlab_target.is_test_server else None
@@ -193,7 +193,7 @@ def test_list_all_follows_every_page(gitlab_target, clean_target):
 
 
 def test_map_keeps_order_and_collects_errors_per_target(gitlab_target, clean_target):
-    projects = [gitlab_target.make_project("map") for _ in range(5)]
+    projects = [gitlab_target.make_project("map") for dummy in range(5)]
     refs = [p.path_with_namespace for p in projects]
     refs.insert(2, "no-such-group/no-such-project")
     client = _client_for(gitlab_target, concurrency=4)
@@ -223,7 +223,7 @@ def test_map_lets_programming_errors_propagate(gitlab_target):
 def test_map_runs_targets_concurrently(gitlab_target, clean_target):
     if not gitlab_target.is_test_server:
         pytest.skip("needs the test server's control endpoint")
-    projects = [gitlab_target.make_project("conc") for _ in range(4)]
+    projects = [gitlab_target.make_project("conc") for dummy in range(4)]
     client = _client_for(gitlab_target, concurrency=4)
     gitlab_target.set_latency(200)
     gitlab_target.clear_requests()

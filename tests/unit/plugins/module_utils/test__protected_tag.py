@@ -143,9 +143,9 @@ def test_parse_tag_spec_reads_every_kind():
         {"user": "alice"}, {"group": "/fleet/ops/"}, {"access_level": "developer"},
     ]}, "tags[0]")
     assert spec.name == "v*" and spec.create_access_level == 0
-    kinds = [kind for kind, _ in spec.allowed]
+    kinds = [kind for kind, dummy in spec.allowed]
     assert kinds == ["deploy_key", "deploy_key", "deploy_key", "user", "group", "access_level"]
-    title, key, fingerprint = (value for _, value in spec.allowed[:3])
+    title, key, fingerprint = (value for dummy, value in spec.allowed[:3])
     assert title.title == "runner-fleet" and title.key is None
     assert key.key is not None and key.describe().startswith("SHA256:")
     assert fingerprint.fingerprint == "SHA256:abc"

@@ -58,7 +58,7 @@ def add_key(target, project, key, title="seeded", can_push=False, token=None):
 
 @pytest.fixture
 def projects(gitlab_target, clean_target):
-    return [gitlab_target.make_project("dk") for _ in range(3)]
+    return [gitlab_target.make_project("dk") for dummy in range(3)]
 
 
 def test_one_key_on_many_projects_then_nothing_to_do(gitlab_target, projects):
@@ -255,8 +255,9 @@ def test_expiry_differs_warns_and_recreate_applies_it(gitlab_target, projects):
     assert [a["action"] for a in result["actions"]] == ["recreate"]
     (now,) = keys_on(gitlab_target, projects[0])
     assert now["expires_at"].startswith("2032-06-30")
-    assert run_module(deploy_key.main, args(gitlab_target, paths(projects[0]), key=key, title="exp",
-                                             expires_at="2032-06-30", recreate=True))["changed"] is False
+    again = run_module(deploy_key.main, args(gitlab_target, paths(projects[0]), key=key, title="exp",
+                                             expires_at="2032-06-30", recreate=True))
+    assert again["changed"] is False
 
 
 def _private_key_text():

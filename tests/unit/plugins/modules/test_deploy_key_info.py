@@ -34,7 +34,7 @@ def args(target, projects=None, **kwargs):
 @pytest.fixture
 def seeded(gitlab_target, clean_target):
     gl = gitlab_target.admin_client()
-    projects = [gitlab_target.make_project("dki") for _ in range(2)]
+    projects = [gitlab_target.make_project("dki") for dummy in range(2)]
     fleet, old = new_key(), new_key()
     keys = [gl.projects.get(p.id).keys for p in projects]
     fleet_id = keys[0].create({"title": "runner-fleet", "key": fleet, "can_push": True}).id

@@ -69,7 +69,7 @@ def add_key(target, project, key, title="runner-fleet", can_push=True, token=Non
 
 @pytest.fixture
 def projects(gitlab_target, clean_target):
-    return [gitlab_target.make_project("pt") for _ in range(3)]
+    return [gitlab_target.make_project("pt") for dummy in range(3)]
 
 
 # --- protect, idempotence, check mode, diff ----------------------------------------
@@ -148,7 +148,7 @@ def test_change_of_access_level_is_unprotect_then_protect(gitlab_target, project
     assert action["after"]["create_access_levels"] == [{"access_level": "developer"}]
     assert protections(gitlab_target, project) == {"v*": [("access_level", 30)]}
     log = [(e["method"], e["path"]) for e in gitlab_target.requests()["log"] if e["method"] != "GET"]
-    assert [method for method, _ in log] == ["DELETE", "POST"], "the unprotected window is two requests"
+    assert [method for method, dummy in log] == ["DELETE", "POST"], "the unprotected window is two requests"
 
 
 @pytest.mark.needs_control
@@ -255,7 +255,7 @@ def test_deploy_key_without_write_access_is_refused_before_any_write(gitlab_targ
 
 def test_user_and_group_entries_resolve_to_ids(gitlab_target, projects):
     project = projects[0]
-    user, _ = gitlab_target.make_user("pt-rel")
+    user, dummy = gitlab_target.make_user("pt-rel")
     gitlab_target.add_member(project, user, DEVELOPER)
     group = gitlab_target.make_group("pt-rel")
     result = run_module(protected_tag.main, args(
@@ -391,7 +391,7 @@ def test_what_gitlab_stores_differently_is_reported_not_hidden(gitlab_target, pr
     """A user alone: GitLab Premium stores just the user; GitLab Free (and servers that add the
     default role) store something else, which the module reports truthfully."""
     project = projects[0]
-    user, _ = gitlab_target.make_user("pt-only")
+    user, dummy = gitlab_target.make_user("pt-only")
     gitlab_target.add_member(project, user, DEVELOPER)
     result = run_module(protected_tag.main, args(gitlab_target, paths(project), name="u*",
                                                  allowed_to_create=[{"user": user.username}]))
