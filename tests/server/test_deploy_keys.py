@@ -301,3 +301,35 @@ def test_user_ssh_key_blocks_same_deploy_key(gitlab_target):
                  title="ci", key=key_text)
     assert resp.status_code == 400
     assert resp.json() == {"message": {"deploy_key.fingerprint_sha256": ["has already been taken"]}}
+
+
+def test_user_project_deploy_keys_lists_keys_of_maintained_projects(gitlab_target, clean_target):
+    """GET /users/:id/project_deploy_keys: keys in projects the caller maintains (lib/api/users.rb)."""
+    admin = gitlab_target.admin_client()
+    user, token = gitlab_target.make_user("upk")
+    mine = gitlab_target.make_project("upk-mine")
+    other = gitlab_target.make_project("upk-other")
+    gitlab_target.add_member(mine, user, 40)
+    key_mine = sshkeys.public_key("ed25519", comment="upk-mine")
+    key_other = sshkeys.public_key("ed25519", comment="upk-other")
+    admin.projects.get(mine.id).keys.create({"title": "mine", "key": key_mine})
+    admin.projects.get(other.id).keys.create({"title": "other", "key": key_other})
+    client = gitlab_target.client(token)
+    listed = client.http_list("/users/%d/project_deploy_keys" % user.id, get_all=True)
+    assert [k["title"] for k in listed] == ["mine"]
+    assert "can_push" not in listed[0] and listed[0]["fingerprint_sha256"]
+    by_name = client.http_list("/users/%s/project_deploy_keys" % user.username, get_all=True)
+    assert [k["id"] for k in by_name] == [k["id"] for k in listed]
+
+
+def test_user_project_deploy_keys_errors(gitlab_target, clean_target):
+    user, token = gitlab_target.make_user("upk-none")
+    client = gitlab_target.client(token)
+    with pytest.raises(gitlab.exceptions.GitlabHttpError) as info:
+        client.http_list("/users/%d/project_deploy_keys" % user.id, get_all=True)
+    assert info.value.response_code == 403
+    assert info.value.error_message == "403 Forbidden - No common authorized project found"
+    with pytest.raises(gitlab.exceptions.GitlabHttpError) as info:
+        client.http_list("/users/no-such-user-xyz/project_deploy_keys", get_all=True)
+    assert info.value.response_code == 404
+    assert info.value.error_message == "404 User Not Found"

@@ -208,7 +208,39 @@ def create_instance_key(app, req):
     return created(entities.deploy_key(app.store.get("keys", key_id)))
 
 
+def user_project_keys(app, req):
+    """``GET /users/:id_or_username/project_deploy_keys`` (lib/api/users.rb).
+
+    Keys enabled in projects where the caller is Maintainer+ by membership
+    (``Project.visible_to_user_and_access_level``: project authorizations, so
+    admins get no extra projects); for another user, only the projects where
+    both are Maintainer+.  No such project: 403 "No common authorized project
+    found".
+    """
+    caller = auth.authenticate(req)
+    ref = str(req.route_params["id"])
+    target = app.store.get("users", int(ref)) if ref.isdigit() else app.store.user_by_username(ref)
+    if not target:
+        raise errors.not_found("User")
+    store = app.store
+    project_ids = []
+    for project in store.all("SELECT * FROM projects ORDER BY id"):
+        if auth.project_access(store, caller, project) < auth.MAINTAINER:
+            continue
+        if target["id"] != caller["id"] and auth.project_access(store, target, project) < auth.MAINTAINER:
+            continue
+        project_ids.append(project["id"])
+    if not project_ids:
+        raise errors.forbidden("No common authorized project found")
+    marks = ", ".join("?" for dummy in project_ids)
+    rows = store.all("SELECT * FROM keys WHERE type = 'DeployKey' AND id IN (SELECT deploy_key_id FROM "
+                     "deploy_keys_projects WHERE project_id IN (%s)) ORDER BY id" % marks, tuple(project_ids))
+    page, headers = paginate(req, rows)
+    return ok([entities.deploy_key(r) for r in page], headers=headers)
+
+
 def register(router) -> None:
+    router.api("GET", "/users/:id/project_deploy_keys", user_project_keys)
     router.api("GET", "/deploy_keys", list_instance_keys)
     router.api("POST", "/deploy_keys", create_instance_key)
     router.api("GET", "/projects/:id/deploy_keys", list_project_keys)

@@ -157,6 +157,24 @@ def test_key_known_outside_the_task_is_linked_not_duplicated(gitlab_target, proj
     assert (linked["id"], linked["can_push"]) == (stored.id, True)
 
 
+def test_non_admin_links_a_key_known_under_another_comment(gitlab_target, projects):
+    # Same as above for a Maintainer who is not an admin: the module finds the
+    # key through GET /users/:id/project_deploy_keys instead of GET /deploy_keys.
+    user, token = gitlab_target.make_user("dk-maint")
+    for project in projects[:2]:
+        gitlab_target.add_member(project, user, MAINTAINER)
+    key = new_key("first@host")
+    stored = add_key(gitlab_target, projects[1], key, title="elsewhere", token=token)
+    result = run_module(deploy_key.main, args(gitlab_target, paths(projects[0]), token=token,
+                                              key=key.replace("first@host", "second@host"), title="elsewhere"))
+    assert result["changed"] is True
+    (linked,) = keys_on(gitlab_target, projects[0])
+    assert linked["id"] == stored.id
+    again = run_module(deploy_key.main, args(gitlab_target, paths(projects[0]), token=token,
+                                             key=key.replace("first@host", "second@host"), title="elsewhere"))
+    assert again["changed"] is False
+
+
 def test_shared_key_title_is_reported_not_looped(gitlab_target, projects):
     user, token = gitlab_target.make_user("maint")
     for project in projects[:2]:
