@@ -5,43 +5,19 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
-TARGET = os.path.join(REPO, "tests", "integration", "targets", "deploy_key")
-COLLECTIONS_ROOT = os.path.join(REPO, "build", "collections")  # made by tests/unit/conftest.py
-BIN = os.path.dirname(sys.executable)
+from ansible_cli import ansible_doc, run_playbook
+from sshkeys import public_key
 
 
 def new_key(comment):
-    public = ed25519.Ed25519PrivateKey.generate().public_key()
-    text = public.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
-    return "%s %s" % (text, comment)
-
-
-def ansible_env(tmp_path):
-    env = dict(os.environ)
-    env.update(
-        ANSIBLE_COLLECTIONS_PATH=COLLECTIONS_ROOT,
-        ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"),
-        ANSIBLE_HOME=str(tmp_path / "home"),
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_PYTHON_INTERPRETER=sys.executable,
-    )
-    return env
+    return public_key("ed25519", comment=comment)
 
 
 @pytest.mark.parametrize("module", ["deploy_key", "deploy_key_info"])
 def test_ansible_doc_renders_with_examples(tmp_path, module):
-    out = subprocess.run([os.path.join(BIN, "ansible-doc"), "-t", "module", "runnercreds.gitlab.%s" % module],
-                         env=ansible_env(tmp_path), capture_output=True, text=True, timeout=120, check=False)
+    out = ansible_doc(tmp_path, module)
     assert out.returncode == 0, out.stderr
     assert "EXAMPLES:" in out.stdout and "RETURN VALUES:" in out.stdout
     assert "[WARNING]" not in out.stderr, out.stderr
@@ -62,13 +38,7 @@ def test_playbook_changes_then_reports_no_change(gitlab_target, clean_target, tm
         "deploy_key_projects": [p.path_with_namespace for p in projects],
         "deploy_key_public": new_key("fleet@ctl"),
     }
-    vars_file = tmp_path / "vars.json"
-    vars_file.write_text(json.dumps(variables))
-    out = subprocess.run(
-        [os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", "-c", "local", os.path.join(TARGET, "playbook.yml"),
-         "-e", "@%s" % vars_file],
-        env=ansible_env(tmp_path), capture_output=True, text=True, timeout=300, check=False,
-    )
+    out = run_playbook(tmp_path, "deploy_key", "playbook.yml", variables)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "failed=0" in out.stdout
     # apply, remove: changed; the checks in check mode count as changed too.

@@ -7,45 +7,19 @@ and the proof that a token's secret never reaches Ansible's output."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
-TARGET = os.path.join(REPO, "tests", "integration", "targets", "deploy_token")
-COLLECTIONS_ROOT = os.path.join(REPO, "build", "collections")  # made by tests/unit/conftest.py
-BIN = os.path.dirname(sys.executable)
-
-
-def ansible_env(tmp_path, **extra):
-    env = dict(os.environ)
-    env.update(
-        ANSIBLE_COLLECTIONS_PATH=COLLECTIONS_ROOT,
-        ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"),
-        ANSIBLE_HOME=str(tmp_path / "home"),
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_PYTHON_INTERPRETER=sys.executable,
-    )
-    env.update(extra)
-    return env
+from ansible_cli import ansible_doc, run_playbook
 
 
 def playbook(tmp_path, name, variables, *options, **env):
-    vars_file = tmp_path / ("%s.vars.json" % name)
-    vars_file.write_text(json.dumps(variables))
-    return subprocess.run(
-        [os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", "-c", "local", os.path.join(TARGET, name),
-         "-e", "@%s" % vars_file, *options],
-        env=ansible_env(tmp_path, **env), capture_output=True, text=True, timeout=300, check=False,
-    )
+    return run_playbook(tmp_path, "deploy_token", name, variables, *options, **env)
 
 
 @pytest.mark.parametrize("module", ["deploy_token", "deploy_token_info"])
 def test_ansible_doc_renders_with_examples(tmp_path, module):
-    out = subprocess.run([os.path.join(BIN, "ansible-doc"), "-t", "module", "runnercreds.gitlab.%s" % module],
-                         env=ansible_env(tmp_path), capture_output=True, text=True, timeout=120, check=False)
+    out = ansible_doc(tmp_path, module)
     assert out.returncode == 0, out.stderr
     assert "EXAMPLES:" in out.stdout and "RETURN VALUES:" in out.stdout
     assert "[WARNING]" not in out.stderr, out.stderr

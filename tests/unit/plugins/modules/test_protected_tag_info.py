@@ -5,19 +5,14 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 
+from ansible_cli import ansible_doc
 from module_runner import run_module
 
 from ansible_collections.runnercreds.gitlab.plugins.modules import protected_tag_info
 
 from test_protected_tag import DEVELOPER, MAINTAINER, add_key, args, new_key, paths, protect
-
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
 
 
 @pytest.fixture
@@ -69,10 +64,8 @@ def test_missing_project_fails_naming_it(gitlab_target, project):
 
 
 @pytest.mark.parametrize("module", ["protected_tag", "protected_tag_info"])
-def test_ansible_doc_renders(module):
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, "build", "collections"), NO_COLOR="1")
-    doc = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-doc"), "-t", "module",
-                          "runnercreds.gitlab.%s" % module], env=env, capture_output=True, text=True, check=False)
+def test_ansible_doc_renders(tmp_path, module):
+    doc = ansible_doc(tmp_path, module)
     assert doc.returncode == 0, doc.stderr
     assert "runnercreds.gitlab.%s" % module in doc.stdout and "EXAMPLES" in doc.stdout
     assert "[WARNING]" not in doc.stderr and "ERROR" not in doc.stderr

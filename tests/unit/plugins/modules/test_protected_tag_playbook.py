@@ -5,36 +5,12 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
-TARGET = os.path.join(REPO, "tests", "integration", "targets", "protected_tag")
-COLLECTIONS_ROOT = os.path.join(REPO, "build", "collections")  # made by tests/unit/conftest.py
-BIN = os.path.dirname(sys.executable)
+from ansible_cli import run_playbook
+from sshkeys import public_key
 
 
 def new_key(comment):
-    public = ed25519.Ed25519PrivateKey.generate().public_key()
-    text = public.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
-    return "%s %s" % (text, comment)
-
-
-def ansible_env(tmp_path):
-    env = dict(os.environ)
-    env.update(
-        ANSIBLE_COLLECTIONS_PATH=COLLECTIONS_ROOT,
-        ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"),
-        ANSIBLE_HOME=str(tmp_path / "home"),
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_PYTHON_INTERPRETER=sys.executable,
-    )
-    return env
+    return public_key("ed25519", comment=comment)
 
 
 def test_playbook_changes_then_reports_no_change(gitlab_target, clean_target, tmp_path):
@@ -50,13 +26,7 @@ def test_playbook_changes_then_reports_no_change(gitlab_target, clean_target, tm
         "gitlab_token": gitlab_target.admin_token,
         "protected_tag_projects": [p.path_with_namespace for p in projects],
     }
-    vars_file = tmp_path / "vars.json"
-    vars_file.write_text(json.dumps(variables))
-    out = subprocess.run(
-        [os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", "-c", "local", os.path.join(TARGET, "playbook.yml"),
-         "-e", "@%s" % vars_file],
-        env=ansible_env(tmp_path), capture_output=True, text=True, timeout=300, check=False,
-    )
+    out = run_playbook(tmp_path, "protected_tag", "playbook.yml", variables)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "failed=0" in out.stdout
     # check, apply and remove change; the second check and apply do not.
