@@ -17,6 +17,10 @@
 #   python3 python3-venv  `python3 -m venv .venv` (Debian splits ensurepip out
 #                       into python3-venv); ansible-test's --venv sanity
 #                       virtualenvs bootstrap pip with ensurepip as well
+#   python3-yaml python3-cryptography  the test server when it runs as the
+#                       `git` user behind sshd (scripts/sshd-endpoint.sh): that
+#                       user cannot read the venv under /root, so it uses the
+#                       system python3 with Debian's packages
 #   (shellcheck)        ansible-test's shellcheck sanity test (skipped with
 #                       only a warning when the program is missing)
 set -euo pipefail
@@ -34,6 +38,8 @@ packages=(
   ca-certificates
   python3
   python3-venv
+  python3-yaml
+  python3-cryptography
   shellcheck
 )
 

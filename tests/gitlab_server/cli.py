@@ -1,5 +1,6 @@
 """Command line: ``gitlab-test-server [--host H] [--port N|0] [--db PATH]
-[--seed PATH] [--admin-token TOKEN] [--data-dir PATH]``.
+[--seed PATH] [--admin-token TOKEN] [--data-dir PATH] [--shell-secret-file PATH]
+[--registry-key PATH]``.
 
 Prints ``GITLAB_URL=http://HOST:PORT`` as the first stdout line once the
 socket accepts connections (and ``GITLAB_TOKEN=...`` when it generated the
@@ -32,6 +33,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--seed", help="YAML seed file")
     parser.add_argument("--admin-token", help="personal access token of the admin user root")
     parser.add_argument("--data-dir", help="where bare repositories live (default: a temp dir removed at exit)")
+    parser.add_argument("--shell-secret-file",
+                        help="GitLab Shell's shared secret (.gitlab_shell_secret) for the /internal/* routes")
+    parser.add_argument("--registry-key",
+                        help="RSA private key (PEM) that signs container registry tokens (GET /jwt/auth); "
+                             "without it the registry counts as disabled")
     return parser.parse_args(argv)
 
 
@@ -47,6 +53,12 @@ def main(argv=None) -> int:
     try:
         state = State(args.db, data_dir, seed_mod.load(args.seed), admin_token)
         state.bootstrap()
+        if args.shell_secret_file:
+            with open(args.shell_secret_file, encoding="utf-8") as fh:
+                state.shell_secret = fh.read().strip()
+        if args.registry_key:
+            from .routes.jwt_auth import load_registry_key
+            state.registry_key = load_registry_key(args.registry_key)
         app = ApiApp(state, build_router(), Control(state))
         server = Server((args.host, args.port), app)
     except Exception as exc:  # noqa: BLE001 - a clear one-line error instead of a traceback

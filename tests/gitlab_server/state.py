@@ -16,6 +16,8 @@ class State:
         self.repos = GitRepos(data_dir)
         self.seed = seed
         self.admin_token = admin_token
+        # GitLab Shell's shared secret (/internal/* routes); None: they answer 401.
+        self.shell_secret: str | None = None
 
     def settings(self) -> dict:
         return self.store.settings()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from ..app import Router
-from . import deploy_keys, deploy_tokens, groups, members, meta, projects, protected_tags, tags, users
+from . import deploy_keys, deploy_tokens, groups, internal, members, meta, projects, protected_tags, tags, users
+from . import git_http, jwt_auth
 
-MODULES = (meta, users, groups, projects, members, deploy_keys, deploy_tokens, protected_tags, tags)
+MODULES = (meta, users, groups, projects, members, deploy_keys, deploy_tokens, protected_tags, tags, internal, jwt_auth,
+           git_http)
 
 
 def build_router() -> Router:
