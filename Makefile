@@ -18,7 +18,7 @@ VENV_STAMP := $(VENV)/.stamp-$(shell sha256sum requirements-test.txt | cut -c1-1
 export CONTAINERS_CONF := $(CURDIR)/.config/containers.conf
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help deps venv image test unit server-tests sanity lint changelog-lint molecule demo clean
+.PHONY: help deps venv image test unit sanity lint molecule demo bench bench-quick clean
 
 help:
 	@echo "make demo      start the GitLab test server and run the demo playbook against it"
@@ -27,6 +27,8 @@ help:
 	@echo "make sanity    ansible-test sanity on a copy under ansible_collections/"
 	@echo "make lint      ansible-lint (production profile)"
 	@echo "make molecule  Molecule scenarios in podman containers"
+	@echo "make bench     benchmarks against community.general / uri (long); table in benchmarks/results/latest.md"
+	@echo "make bench-quick  benchmark smoke run (N=20, about 2 minutes)"
 
 deps:
 	@scripts/install-system-deps.sh
@@ -60,6 +62,12 @@ test: deps venv sanity lint molecule unit
 
 demo: deps venv
 	@scripts/demo.sh
+
+bench: venv
+	$(PYTHON) benchmarks/run.py
+
+bench-quick: venv
+	$(PYTHON) benchmarks/run.py --quick
 
 clean:
 	rm -rf build tests/output .pytest_cache

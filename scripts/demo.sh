@@ -1,50 +1,143 @@
 #!/usr/bin/env bash
-# make demo: start the bundled GitLab test server, then run playbooks/demo.yml
-# against it twice — the first run converges, the second must report changed=0.
+# make demo: the collection at work against the bundled GitLab test server.
+#
+#  1. Starts the GitLab test server and a real sshd on 127.0.0.1 that
+#     authorizes deploy keys the way GitLab Shell does (scripts/sshd-endpoint.sh).
+#  2. playbooks/demo.yml on the controller, twice: a fleet deploy key on three
+#     projects, v* tags only that key may create, a registry deploy token, and
+#     an audit. The second run must report changed=0.
+#  3. Two runner containers (podman, host networking): playbooks/site.yml gives
+#     each its own deploy key (runner_ssh_key role), twice — changed=0 the
+#     second time — then runner1 does seed 000's job: read the version from
+#     package.json, `git tag -a`, `git push` over SSH; runner2, whose key may
+#     not create v* tags, is refused. The tag shows up in the tags API.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
 export PATH="$repo/.venv/bin:$PATH"
+export CONTAINERS_CONF="$repo/.config/containers.conf"
 
 work="$(mktemp -d /tmp/runnercreds-demo.XXXXXX)"
-server_pid=""
+# Not under /tmp: sshd wants root-owned, non-writable parents for its AuthorizedKeysCommand.
+endpoint="/run/runnercreds-demo-$$"
+runners=(runnercreds-demo-runner1 runnercreds-demo-runner2)
 cleanup() {
-  if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+  podman rm -f -t 0 "${runners[@]}" >/dev/null 2>&1 || true
+  scripts/sshd-endpoint.sh stop "$endpoint" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-# A random admin token for this demo only; it lives in this shell's environment
-# and in no file or process argument list that outlives the demo.
-admin_token="demo-$(head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 24)"
-
-echo "== Starting the GitLab test server (seed: tests/fixtures/seed.yml)"
-python tests/bin/gitlab-test-server --port 0 --seed tests/fixtures/seed.yml \
-  --data-dir "$work/data" --admin-token "$admin_token" >"$work/server.out" 2>"$work/server.log" &
-server_pid=$!
-for _ in $(seq 1 100); do
-  grep -q '^GITLAB_URL=' "$work/server.out" 2>/dev/null && break
-  kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.log"; exit 1; }
-  sleep 0.1
-done
-GITLAB_URL="$(sed -n 's/^GITLAB_URL=//p' "$work/server.out" | head -n1)"
-export GITLAB_URL GITLAB_TOKEN="$admin_token"
-echo "   $GITLAB_URL"
-
-echo "== Generating the runner fleet's SSH key pair (ed25519, kept in $work)"
-ssh-keygen -q -t ed25519 -N "" -C "runner-fleet" -f "$work/runner-fleet"
+step "Starting the GitLab test server and its SSH endpoint (seed: tests/fixtures/seed.yml)"
+scripts/sshd-endpoint.sh start "$endpoint" --seed tests/fixtures/seed.yml >/dev/null
+# shellcheck disable=SC1091
+. "$endpoint/env"
+export GITLAB_URL GITLAB_TOKEN
+echo "   API $GITLAB_URL, git over SSH on 127.0.0.1:$GITLAB_SSH_PORT"
 
 ANSIBLE_COLLECTIONS_PATH="$(scripts/collection-path.sh)"
-export ANSIBLE_COLLECTIONS_PATH ANSIBLE_STDOUT_CALLBACK=default ANSIBLE_LOCALHOST_WARNING=false
-export ANSIBLE_INVENTORY_UNPARSED_WARNING=false
+export ANSIBLE_COLLECTIONS_PATH ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_INVENTORY_UNPARSED_WARNING=false
+export ANSIBLE_NOCOLOR="${ANSIBLE_NOCOLOR:-0}"
+
+# --- 2. the API side, from the controller -----------------------------------
+step "Generating the runner fleet's SSH key pair (ed25519, in $work)"
+ssh-keygen -q -t ed25519 -N "" -C "runner-fleet" -f "$work/runner-fleet"
+export DEMO_PUBLIC_KEY_FILE="$work/runner-fleet.pub"
 
 for run in first second; do
-  echo "== ansible-playbook playbooks/demo.yml --diff ($run run)"
-  ansible-playbook playbooks/demo.yml --diff -e "demo_public_key_file=$work/runner-fleet.pub" | tee "$work/$run.log"
+  step "ansible-playbook playbooks/demo.yml --diff ($run run)"
+  ansible-playbook playbooks/demo.yml --diff | tee "$work/api-$run.log"
+done
+grep -Eq 'changed=0 ' "$work/api-second.log" || { echo "FAIL: the second run changed something" >&2; exit 1; }
+
+# --- 3. runner hosts ----------------------------------------------------------
+step "Giving fleet/apps/api a package.json (seed 000), pushed over SSH with a Maintainer's own key"
+ssh-keygen -q -t ed25519 -N "" -C alice -f "$work/alice"
+printf 'PRIVATE-TOKEN: test-token-alice\n' >"$work/alice.header"   # header from a file: no token in argv
+curl -fsS -H "@$work/alice.header" -X POST "$GITLAB_URL/api/v4/user/keys" \
+  --data-urlencode "title=alice laptop" --data-urlencode "key=$(cat "$work/alice.pub")" >/dev/null
+echo "[127.0.0.1]:$GITLAB_SSH_PORT $GITLAB_SSH_HOST_KEY" >"$work/known_hosts"
+export GIT_SSH_COMMAND="ssh -F /dev/null -i $work/alice -o IdentitiesOnly=yes -o UserKnownHostsFile=$work/known_hosts -o StrictHostKeyChecking=yes"
+git clone -q "ssh://git@127.0.0.1:$GITLAB_SSH_PORT/fleet/apps/api.git" "$work/api"
+printf '{\n  "name": "api",\n  "version": "2.1.0",\n  "private": true\n}\n' >"$work/api/package.json"
+git -C "$work/api" add package.json
+git -C "$work/api" -c user.name="Alice Maintainer" -c user.email=alice@example.test commit -q -m "Add package.json"
+git -C "$work/api" push -q origin HEAD:main
+unset GIT_SSH_COMMAND
+
+step "Building (or reusing) the runner image and starting ${#runners[@]} runner containers"
+scripts/build-runner-image.sh
+for name in "${runners[@]}"; do
+  podman rm -f -t 0 "$name" >/dev/null 2>&1 || true
+  podman run -d --name "$name" --hostname "${name##*-}" --network host localhost/runnercreds-runner:latest >/dev/null
+  podman exec "$name" useradd --create-home --shell /bin/bash gitlab-runner
 done
 
-if grep -Eq 'changed=[1-9]' "$work/second.log"; then
-  echo "FAIL: the second run changed something" >&2
-  exit 1
+cat >"$work/inventory.yml" <<EOF
+---
+all:
+  vars:
+    runnercreds_protected_tags:
+      - projects: [fleet/apps/api]
+        name: "v*"
+        allowed_to_create:
+          - deploy_key: "runner:${runners[0]}"
+  children:
+    runners:
+      vars:
+        ansible_connection: containers.podman.podman
+        runner_ssh_key_gitlab_ssh_host: 127.0.0.1
+        runner_ssh_key_gitlab_ssh_port: $GITLAB_SSH_PORT
+        runner_ssh_key_host_keys: ["$GITLAB_SSH_HOST_KEY"]
+        runner_ssh_key_host_alias: gitlab-demo
+        runner_ssh_key_verify: true
+      hosts:
+        ${runners[0]}:
+          runner_ssh_key_projects:
+            - {project: fleet/apps/api, can_push: true}
+            - {project: fleet/apps/web}
+        ${runners[1]}:
+          runner_ssh_key_projects:
+            - {project: fleet/apps/api, can_push: true}
+EOF
+
+for run in first second; do
+  step "ansible-playbook playbooks/site.yml on the runners ($run run)"
+  ansible-playbook -i "$work/inventory.yml" playbooks/site.yml | tee "$work/site-$run.log"
+done
+if grep -E '^runnercreds-demo|^localhost' "$work/site-second.log" | grep -Eqv 'changed=0 '; then
+  echo "FAIL: the second converge changed something" >&2; exit 1
 fi
-echo "== Second run: changed=0 — the collection is idempotent."
+
+step "Seed 000 on the runners: tag the version from package.json and push it over SSH"
+# The job runs inside the container; its variables expand there, not here.
+# shellcheck disable=SC2016
+job='set -eu
+cd "$(mktemp -d)"
+git config --global user.name "GitLab Runner"; git config --global user.email runner@example.test
+git clone -q git@gitlab-demo:fleet/apps/api.git api && cd api
+VERSION=$(python3 -c "import json; print(json.load(open(\"package.json\"))[\"version\"].lower())")
+TAG="v$VERSION$TAG_SUFFIX"
+git tag -a "$TAG" -m "Repo Version $VERSION" main
+echo "$ git push origin $TAG"
+git push origin "$TAG" 2>&1'
+for name in "${runners[@]}"; do
+  echo "-- as gitlab-runner on $name"
+  suffix="-${name##*-}"
+  [ "$name" = "${runners[0]}" ] && suffix=""
+  # The first runner tags the release; the others try a tag of their own under v*.
+  if podman exec --user gitlab-runner --workdir /home/gitlab-runner --env "TAG_SUFFIX=$suffix" "$name" bash -c "$job"; then
+    echo "   accepted"
+  else
+    echo "   refused (this runner's key may not create protected v* tags)"
+  fi
+done
+
+step "The release tag as GitLab's tags API shows it"
+curl -fsS -H "@$work/alice.header" "$GITLAB_URL/api/v4/projects/fleet%2Fapps%2Fapi/repository/tags" \
+  | python3 -c 'import json, sys
+for tag in json.load(sys.stdin):
+    print("   %-10s protected=%-5s target=%s" % (tag["name"], tag["protected"], tag["target"][:12]))'
+echo
+echo "Done: both converges were idempotent (changed=0 on the second run)."
