@@ -29,6 +29,13 @@ APT::Install-Suggests "false";
 Acquire::Languages "none";
 APT
 
+# Packages whose maintainer scripts need a complete system: debootstrap's
+# first stage cannot configure them (golang-github-containers-common fails
+# there), so they are installed here, inside the finished tree.
+# skopeo: the registry client the deploy-token scenario verifies with.
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq skopeo >/dev/null
+
 apt-get clean
 rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/debconf/*-old \
   /var/log/*.log /var/log/apt/* /tmp/* /var/tmp/*
