@@ -128,11 +128,14 @@ class Desired:
     """What the task asks for, validated before any request."""
 
     def __init__(self, state="present", key=None, title=None, can_push=False, expires_at=None,
-                 purge_titles=(), recreate=False):
+                 purge_titles=(), recreate=False, can_push_by_project=None):
         self.state = state
         self.key = key  # a PublicKey, or None (state=absent by title)
         self.title = title
         self.can_push = bool(can_push)
+        # Per-project overrides ({project: bool}), so one run can give a host
+        # push on some projects and read-only on others.
+        self.can_push_by_project = dict(can_push_by_project or {})
         self.expires_at = expires_at  # aware datetime or None: "do not care"
         self.purge_titles = list(purge_titles or ())
         self.recreate = recreate
@@ -140,6 +143,10 @@ class Desired:
     @property
     def fingerprint(self):
         return self.key.fingerprint_sha256 if self.key is not None else None
+
+    def can_push_on(self, project):
+        """Whether the key may push to ``project``: its own setting, else O(can_push)."""
+        return bool(self.can_push_by_project.get(project, self.can_push))
 
     def create_title(self):
         """The title for a new key: ``title``, else the key's comment."""
@@ -269,14 +276,16 @@ def plan(current, desired, is_admin=None):
                 data.update(key_id=known["id"], key_text=known["key"])
             if record is not None:
                 data["remove_id"] = record["id"]
-                actions.append(Action("recreate", project, view(record), dict(wanted), data=data,
+                actions.append(Action("recreate", project, view(record),
+                                      dict(wanted, can_push=desired.can_push_on(project)), data=data,
                                       note="GitLab cannot change expires_at: the key is removed and added again"))
             else:
-                actions.append(Action(then, project, None, dict(wanted), data=data))
+                actions.append(Action(then, project, None, dict(wanted, can_push=desired.can_push_on(project)),
+                                      data=data))
         else:
             changes = {}
-            if record["can_push"] != desired.can_push:
-                changes["can_push"] = desired.can_push
+            if record["can_push"] != desired.can_push_on(project):
+                changes["can_push"] = desired.can_push_on(project)
             if project == title_on:
                 changes["title"] = desired.title
             if changes:
@@ -340,7 +349,7 @@ def key_summary(current, actions, desired):
     state.pop("can_push", None)
     state.setdefault("id", None)
     state.setdefault("key", desired.key.text)
-    state["projects"] = [{"project": project, "can_push": desired.can_push} for project in current]
+    state["projects"] = [{"project": project, "can_push": desired.can_push_on(project)} for project in current]
     return state
 
 

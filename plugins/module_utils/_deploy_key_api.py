@@ -123,7 +123,7 @@ class Applier:
     def _create(self, action):
         project = action.target
         desired = self.desired
-        payload = {"title": action.data["title"], "key": desired.key.text, "can_push": desired.can_push}
+        payload = {"title": action.data["title"], "key": desired.key.text, "can_push": desired.can_push_on(project)}
         if desired.expires_at is not None:
             payload["expires_at"] = iso_utc(desired.expires_at)
         try:
@@ -147,7 +147,7 @@ class Applier:
     def _link(self, action):
         project = action.target
         key_text = action.data.get("key_text") or self.key["key"]
-        payload = {"title": action.data["title"], "key": key_text, "can_push": self.desired.can_push}
+        payload = {"title": action.data["title"], "key": key_text, "can_push": self.desired.can_push_on(project)}
         created = self.client.call("enable the deploy key", project, self._keys(project).create, payload)
         record = key_record(created.asdict())
         self._changed(project)
@@ -163,7 +163,7 @@ class Applier:
             raise GitlabModuleError(
                 "GitLab answered with key SHA256:%s instead of SHA256:%s; nothing else was done on %s"
                 % (record["fingerprint_sha256"], desired.fingerprint, project), project=project)
-        if desired.can_push and not record["can_push"]:
+        if desired.can_push_on(project) and not record["can_push"]:
             self._put(project, record["id"], {"can_push": True})
             record["can_push"] = True
 

@@ -45,6 +45,9 @@ options:
   projects:
     description:
       - The projects, by numeric id or full path (V(group/subgroup/project)).
+      - "An entry may also be a dictionary such as V({project: group/app, can_push: true}) to give that project
+        its own O(can_push), so one task registers a runner's key read-only on some projects and with push on
+        others."
       - Duplicates are ignored. All are read before anything is written; if one cannot be read (missing,
         no access) the task fails naming each such project and nothing is changed.
     type: list
@@ -136,6 +139,17 @@ EXAMPLES = r"""
     title: runner-fleet
     can_push: true
     expires_at: "2030-01-31"
+
+- name: A runner's key, with push on one project and read-only on another, in one run
+  runnercreds.gitlab.deploy_key:
+    api_url: https://gitlab.example.com
+    api_token: "{{ gitlab_token }}"
+    projects:
+      - project: platform/api
+        can_push: true
+      - platform/shared-lib
+    key: "{{ runner_public_key }}"
+    title: "runner:{{ inventory_hostname }}"
 
 - name: Rotate - add the new key, then remove the old runner-* keys from the same projects
   runnercreds.gitlab.deploy_key:
@@ -236,6 +250,7 @@ notes:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.runnercreds.gitlab.plugins.module_utils._client import GitlabClient, module_kwargs
 from ansible_collections.runnercreds.gitlab.plugins.module_utils._deploy_key import (
@@ -264,10 +279,42 @@ def argument_spec():
     )
 
 
+def project_entries(projects):
+    """The ``projects`` option as (ordered unique refs, {ref: can_push}) for entries that set their own."""
+    refs, overrides = [], {}
+    for index, entry in enumerate(projects):
+        if isinstance(entry, dict):
+            unknown = sorted(set(entry) - {"project", "can_push"})
+            if unknown or "project" not in entry:
+                raise GitlabModuleError(
+                    "projects[%d] must be a project id or path, or a dictionary with 'project' and optionally "
+                    "'can_push'; got keys %s" % (index, ", ".join(sorted(entry)) or "none"))
+            ref = _ref(entry["project"])
+            if "can_push" in entry and entry["can_push"] is not None:
+                try:
+                    value = boolean(entry["can_push"], strict=True)
+                except TypeError:
+                    raise GitlabModuleError("projects[%d].can_push must be true or false, got %r"
+                                            % (index, entry["can_push"]))
+                if overrides.get(ref, value) != value:
+                    raise GitlabModuleError("projects lists %s twice with different can_push" % ref)
+                overrides[ref] = value
+        else:
+            ref = _ref(entry)
+        if ref not in refs:
+            refs.append(ref)
+    return refs, overrides
+
+
+def _ref(project):
+    return project.strip().strip("/") if isinstance(project, str) else project
+
+
 def desired_from(params):
     """Validate everything before the first request."""
     if not params["projects"]:
         raise GitlabModuleError("projects is empty: give at least one project id or full path")
+    dummy, overrides = project_entries(params["projects"])
     key = parse_public_key(params["key"]) if params["key"] is not None else None
     if params["state"] == "absent" and key is None and not params["title"]:
         raise GitlabModuleError("state=absent needs key or title to select the deploy key to remove")
@@ -279,22 +326,15 @@ def desired_from(params):
         expires_at=parse_expires_at(params["expires_at"]),
         purge_titles=params["purge_titles"],
         recreate=params["recreate"],
+        can_push_by_project=overrides,
     )
-
-
-def unique(projects):
-    seen = []
-    for project in projects:
-        project = project.strip().strip("/") if isinstance(project, str) else project
-        if project not in seen:
-            seen.append(project)
-    return seen
 
 
 def run(module):
     desired = desired_from(module.params)
     client = GitlabClient.from_params(module.params)
-    current = read(client, unique(module.params["projects"]))
+    refs, dummy = project_entries(module.params["projects"])
+    current = read(client, refs)
     is_admin = None
     if title_check_needs_admin(current, desired):
         is_admin = bool(current_user(client).get("is_admin"))

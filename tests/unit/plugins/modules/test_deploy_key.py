@@ -145,6 +145,39 @@ def test_enable_on_a_second_project_reuses_the_key(gitlab_target, projects):
         assert gitlab_target.requests()["writes"] == 1
 
 
+def test_can_push_per_project_in_one_run(gitlab_target, projects):
+    key = new_key()
+    api, web, infra = paths(*projects)
+    entries = [{"project": api, "can_push": True}, web, {"project": infra, "can_push": False}]
+    result = run_module(deploy_key.main, args(gitlab_target, entries, key=key, title="runner-1"))
+    assert result["changed"] is True
+    pushes = [keys_on(gitlab_target, p)[0]["can_push"] for p in projects]
+    assert pushes == [True, False, False]
+    assert result["deploy_key"]["projects"] == [
+        {"project": api, "can_push": True}, {"project": web, "can_push": False},
+        {"project": infra, "can_push": False}]
+    # Flip one project's access: one update there, nothing elsewhere.
+    gitlab_target.clear_requests()
+    entries[1] = {"project": web, "can_push": True}
+    result = run_module(deploy_key.main, args(gitlab_target, entries, key=key, title="runner-1"))
+    assert [(a["action"], a["project"]) for a in result["actions"]] == [("update", web)]
+    assert [keys_on(gitlab_target, p)[0]["can_push"] for p in projects] == [True, True, False]
+    again = run_module(deploy_key.main, args(gitlab_target, entries, key=key, title="runner-1"))
+    assert again["changed"] is False
+
+
+@pytest.mark.parametrize("entry, message", [
+    ({"name": "a/b"}, "projects[0] must be a project id or path, or a dictionary"),
+    ({"project": "a/b", "can_push": "maybe"}, "projects[0].can_push must be true or false"),
+])
+def test_bad_project_entries_fail_before_any_request(gitlab_target, clean_target, entry, message):
+    gitlab_target.clear_requests() if gitlab_target.is_test_server else None
+    failure = run_module(deploy_key.main, args(gitlab_target, [entry], key=new_key()), fail=True)
+    assert message in failure["msg"]
+    if gitlab_target.is_test_server:
+        assert gitlab_target.requests()["total"] == 0
+
+
 def test_key_known_outside_the_task_is_linked_not_duplicated(gitlab_target, projects):
     # Stored with another comment: GitLab's raw-text reuse misses, its uniqueness check fires,
     # and the module finds the key by fingerprint and enables it by id.
