@@ -86,7 +86,7 @@ do_start() {
   "$python" -c 'import yaml, cryptography' 2>/dev/null \
     || die "$python lacks yaml/cryptography (apt-get install python3-yaml python3-cryptography)"
   if [ -e "$state" ]; then
-    [ -e "$marker" ] && do_stop || die "$state exists and is not an endpoint state dir"
+    if [ -e "$marker" ]; then do_stop; else die "$state exists and is not an endpoint state dir"; fi
   fi
   install -d -m 0700 "$state" "$state/data" "$state/registry-data"
   touch "$marker"

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Write a tiny single-layer container image as an OCI image layout.
 
     python3 oci_layout.py DIR [TAG] [TEXT]

@@ -28,7 +28,7 @@ import re
 import time
 import uuid
 
-from .. import auth, errors
+from .. import auth
 from ..app import Response
 from ..clock import stored_date
 
