@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
 # make demo: the collection at work against the bundled GitLab test server.
 #
-#  1. Starts the GitLab test server and a real sshd on 127.0.0.1 that
-#     authorizes deploy keys the way GitLab Shell does (scripts/sshd-endpoint.sh).
+#  1. Starts ONE GitLab test server with a real sshd on 127.0.0.1 that
+#     authorizes deploy keys the way GitLab Shell does, and Debian's
+#     docker-registry with token auth against it (scripts/test-endpoints.sh
+#     --ssh --registry), and pushes a tiny image fleet/apps/api/base:1.
 #  2. playbooks/demo.yml on the controller, twice: a fleet deploy key on three
 #     projects, v* tags only that key may create, a registry deploy token, and
 #     an audit. The second run must report changed=0.
 #  3. Two runner containers (podman, host networking): playbooks/site.yml gives
-#     each its own deploy key (runner_ssh_key role), twice — changed=0 the
-#     second time — then runner1 does seed 000's job: read the version from
+#     each its own deploy key (runner_ssh_key role) and a registry login with
+#     a shared read_registry deploy token (runner_deploy_token role: Docker's
+#     config.json and the containers auth.json), twice — changed=0 the second
+#     time — then runner1 does seed 000's job: read the version from
 #     package.json, `git tag -a`, `git push` over SSH; runner2, whose key may
-#     not create v* tags, is refused. The tag shows up in the tags API.
+#     not create v* tags, is refused. The tag shows up in the tags API. Each
+#     runner then pulls the base image's manifest with skopeo as gitlab-runner,
+#     with the deploy token from the written auth file (and is refused without).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
@@ -23,18 +29,19 @@ endpoint="/run/runnercreds-demo-$$"
 runners=(runnercreds-demo-runner1 runnercreds-demo-runner2)
 cleanup() {
   podman rm -f -t 0 "${runners[@]}" >/dev/null 2>&1 || true
-  scripts/sshd-endpoint.sh stop "$endpoint" >/dev/null 2>&1 || true
+  scripts/test-endpoints.sh stop "$endpoint" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-step "Starting the GitLab test server and its SSH endpoint (seed: tests/fixtures/seed.yml)"
-scripts/sshd-endpoint.sh start "$endpoint" --seed tests/fixtures/seed.yml >/dev/null
+step "Starting the GitLab test server, its SSH endpoint and its container registry (seed: tests/fixtures/seed.yml)"
+scripts/test-endpoints.sh start "$endpoint" --ssh --registry --seed tests/fixtures/seed.yml >/dev/null
 # shellcheck disable=SC1091
 . "$endpoint/env"
 export GITLAB_URL GITLAB_TOKEN
-echo "   API $GITLAB_URL, git over SSH on 127.0.0.1:$GITLAB_SSH_PORT"
+echo "   API $GITLAB_URL, git over SSH on 127.0.0.1:$GITLAB_SSH_PORT, registry $GITLAB_REGISTRY (plain HTTP)"
+scripts/test-endpoints.sh push-image "$endpoint" fleet/apps/api/base:1 | sed 's/^/   /'
 
 ANSIBLE_COLLECTIONS_PATH="$(scripts/collection-path.sh)"
 export ANSIBLE_COLLECTIONS_PATH ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_INVENTORY_UNPARSED_WARNING=false
@@ -92,6 +99,11 @@ all:
         runner_ssh_key_host_keys: ["$GITLAB_SSH_HOST_KEY"]
         runner_ssh_key_host_alias: gitlab-demo
         runner_ssh_key_verify: true
+        runner_deploy_token_registry: "$GITLAB_REGISTRY"
+        runner_deploy_token_gitlab_url: "$GITLAB_URL"
+        runner_deploy_token_containers_auth: true
+        runner_deploy_token_tokens:
+          - {name: runner-pull, project: fleet/apps/api, scopes: [read_registry], lifetime_days: 90}
       hosts:
         ${runners[0]}:
           runner_ssh_key_projects:
@@ -134,10 +146,31 @@ for name in "${runners[@]}"; do
   fi
 done
 
+step "Pulling fleet/apps/api/base:1 as gitlab-runner with the deploy token the converge wrote"
+# shellcheck disable=SC2016
+pull='set -eu
+auth="$HOME/.config/containers/auth.json"
+user=$(python3 -c "import base64, json, sys; print(base64.b64decode(json.load(open(sys.argv[1]))[\"auths\"][sys.argv[2]][\"auth\"]).decode().split(\":\")[0])" "$auth" "$REG")
+echo "$ skopeo inspect --tls-verify=false docker://$REG/fleet/apps/api/base:1    (login from ~/.config/containers/auth.json: $user)"
+skopeo inspect --tls-verify=false --format "   {{.Name}} {{.Digest}} ({{len .Layers}} layer)" "docker://$REG/fleet/apps/api/base:1"
+echo "$ skopeo inspect --tls-verify=false --no-creds docker://$REG/fleet/apps/api/base:1"
+if skopeo inspect --tls-verify=false --no-creds "docker://$REG/fleet/apps/api/base:1" >/dev/null 2>/tmp/anon.err; then
+  echo "   anonymous pull accepted (unexpected)"; exit 1
+fi
+grep -Eqi "unauthorized|denied|authentication required" /tmp/anon.err || { cat /tmp/anon.err; exit 1; }
+rm -f /tmp/anon.err
+echo "   refused without the deploy token"'
+for name in "${runners[@]}"; do
+  echo "-- as gitlab-runner on $name"
+  podman exec --user gitlab-runner --workdir /home/gitlab-runner --env HOME=/home/gitlab-runner \
+    --env "REG=$GITLAB_REGISTRY" "$name" bash -c "$pull" \
+    || { echo "FAIL: $name could not pull with its deploy token" >&2; exit 1; }
+done
+
 step "The release tag as GitLab's tags API shows it"
 curl -fsS -H "@$work/alice.header" "$GITLAB_URL/api/v4/projects/fleet%2Fapps%2Fapi/repository/tags" \
   | python3 -c 'import json, sys
 for tag in json.load(sys.stdin):
     print("   %-10s protected=%-5s target=%s" % (tag["name"], tag["protected"], tag["target"][:12]))'
 echo
-echo "Done: both converges were idempotent (changed=0 on the second run)."
+echo "Done: both converges were idempotent (changed=0 on the second run); the runners pulled with their deploy token."

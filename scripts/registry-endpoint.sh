@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# A GitLab container registry and git-over-HTTP endpoint on loopback, for
-# tests and the demo: the GitLab test server (REST API, git smart HTTP, and
-# the registry token service GET /jwt/auth signing RS256 JWTs) plus Debian's
-# docker-registry (distribution 2.8) with token authentication against it.
+# A GitLab container registry and git-over-HTTP endpoint on loopback: the
+# GitLab test server (REST API, git smart HTTP, registry token service
+# GET /jwt/auth) plus Debian's docker-registry with token auth against it.
+# Kept for existing callers; it is scripts/test-endpoints.sh with --registry.
 #
 #   scripts/registry-endpoint.sh start STATE_DIR [--seed FILE] [--admin-token TOKEN]
 #   scripts/registry-endpoint.sh env   STATE_DIR     print the environment file again
@@ -11,178 +11,15 @@
 #   scripts/registry-endpoint.sh stop  STATE_DIR     stop both and remove STATE_DIR
 #
 # `start` prints (and writes to STATE_DIR/env, and as JSON to STATE_DIR/env.json):
-#   GITLAB_URL GITLAB_TOKEN GITLAB_REGISTRY
-# GITLAB_REGISTRY is 127.0.0.1:<port>, plain HTTP on loopback: clients need
-# `--tls-verify=false` (skopeo, podman) or an `insecure = true` entry in
-# registries.conf; Docker would need "insecure-registries".
-#
-# The registry's token key and certificate are generated at start (openssl)
-# and removed at stop; nothing secret is ever committed. Needs python3 with
-# python3-yaml and python3-cryptography, openssl, docker-registry and (for
-# push-image) skopeo: scripts/install-system-deps.sh.
+#   GITLAB_URL GITLAB_TOKEN GITLAB_REGISTRY (127.0.0.1:<port>, plain HTTP)
 set -euo pipefail
-
-repo="$(cd "$(dirname "$0")/.." && pwd)"
-me="registry-endpoint.sh"
-die() { echo "$me: $*" >&2; exit 1; }
-usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+endpoints="$(cd "$(dirname "$0")" && pwd)/test-endpoints.sh"
+export ENDPOINT_SCRIPT_NAME=registry-endpoint.sh
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 [ "$#" -ge 2 ] || usage
 cmd="$1"; state="$2"; shift 2
-case "$state" in /*) ;; *) die "STATE_DIR must be an absolute path" ;; esac
-
-python=/usr/bin/python3
-registry=/usr/bin/docker-registry
-marker="$state/.runnercreds-registry-endpoint"
-
-stop_pidfile() {   # pidfile
-  local pid
-  [ -s "$1" ] || return 0
-  pid="$(cat "$1")"
-  if kill -0 "$pid" 2>/dev/null; then
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-  fi
-  rm -f "$1"
-}
-
-do_stop() {
-  [ -d "$state" ] || return 0
-  [ -e "$marker" ] || die "$state was not created by $me; not touching it"
-  stop_pidfile "$state/registry.pid"
-  stop_pidfile "$state/server.pid"
-  if [ "${KEEP_ENDPOINT_LOGS:-0}" = 1 ]; then
-    rm -f "$state/registry.key"
-    echo "$me: logs kept in $state" >&2
-  else
-    rm -rf --one-file-system "$state"
-  fi
-}
-
-free_port() {
-  "$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-
-wait_port() {   # port pidfile log what
-  for _ in $(seq 1 100); do
-    "$python" -c "import socket; socket.create_connection(('127.0.0.1', $1), 1)" 2>/dev/null && return 0
-    kill -0 "$(cat "$2")" 2>/dev/null || { cat "$3" >&2; die "$4 exited"; }
-    sleep 0.1
-  done
-  cat "$3" >&2; die "$4 did not start"
-}
-
-do_start() {
-  local seed="" admin_token=""
-  while [ "$#" -gt 0 ]; do
-    case "$1" in
-      --seed) seed="$(cd "$(dirname "$2")" && pwd)/$(basename "$2")"; shift 2 ;;
-      --admin-token) admin_token="$2"; shift 2 ;;
-      *) usage ;;
-    esac
-  done
-  [ -x "$registry" ] || die "no $registry (apt-get install docker-registry)"
-  command -v openssl >/dev/null || die "no openssl"
-  "$python" -c 'import yaml, cryptography' 2>/dev/null \
-    || die "$python lacks yaml/cryptography (apt-get install python3-yaml python3-cryptography)"
-  if [ -e "$state" ]; then
-    if [ -e "$marker" ]; then do_stop; else die "$state exists and is not an endpoint state dir"; fi
-  fi
-  install -d -m 0700 "$state" "$state/data" "$state/registry-data"
-  touch "$marker"
-  [ -n "$admin_token" ] || admin_token="glpat-endpoint-$(head -c 15 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-
-  # The token signing key (server) and its certificate (registry's rootcertbundle).
-  ( umask 077
-    openssl req -x509 -newkey rsa:2048 -nodes -days 7 -subj "/CN=gitlab-issuer" \
-      -keyout "$state/registry.key" -out "$state/registry.crt" 2>/dev/null ) || die "openssl failed"
-
-  local args=(--host 127.0.0.1 --port 0 --data-dir "$state/data" --admin-token "$admin_token"
-              --registry-key "$state/registry.key")
-  [ -n "$seed" ] && args+=(--seed "$seed")
-  setsid "$python" "$repo/tests/bin/gitlab-test-server" "${args[@]}" \
-    </dev/null >"$state/server.out" 2>"$state/server.log" &
-  echo $! >"$state/server.pid"
-  local url=""
-  for _ in $(seq 1 150); do
-    url="$(sed -n 's/^GITLAB_URL=//p' "$state/server.out" 2>/dev/null | head -n1)"
-    [ -n "$url" ] && break
-    kill -0 "$(cat "$state/server.pid")" 2>/dev/null || { cat "$state/server.log" >&2; die "the test server exited"; }
-    sleep 0.1
-  done
-  [ -n "$url" ] || { cat "$state/server.log" >&2; die "the test server did not start"; }
-
-  local port
-  port="$(free_port)"
-  cat >"$state/registry.yml" <<YAML
-# Generated by scripts/registry-endpoint.sh: GitLab's container registry on loopback.
-version: 0.1
-log:
-  level: info
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $state/registry-data
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:$port
-  secret: $(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
-auth:
-  token:
-    realm: $url/jwt/auth
-    service: container_registry
-    issuer: gitlab-issuer
-    rootcertbundle: $state/registry.crt
-YAML
-  chmod 0600 "$state/registry.yml"
-  setsid "$registry" serve "$state/registry.yml" </dev/null >"$state/registry.log" 2>&1 &
-  echo $! >"$state/registry.pid"
-  wait_port "$port" "$state/registry.pid" "$state/registry.log" "docker-registry"
-
-  {
-    echo "GITLAB_URL=$url"
-    echo "GITLAB_TOKEN=$admin_token"
-    echo "GITLAB_REGISTRY=127.0.0.1:$port"
-  } >"$state/env"
-  chmod 0600 "$state/env"
-  "$python" - "$state/env.json" "$url" "$admin_token" "127.0.0.1:$port" <<'PY'
-import json, os, sys
-path, url, token, registry = sys.argv[1:]
-with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as fh:
-    json.dump({"GITLAB_URL": url, "GITLAB_TOKEN": token, "GITLAB_REGISTRY": registry}, fh, indent=1)
-PY
-  cat "$state/env"
-}
-
-do_push_image() {   # REPOSITORY:TAG, as the admin (root + personal access token)
-  [ "$#" -eq 1 ] || usage
-  [ -e "$marker" ] || die "$state is not a running endpoint"
-  command -v skopeo >/dev/null || die "no skopeo (apt-get install skopeo)"
-  local ref="$1" work
-  work="$(mktemp -d)"
-  trap 'rm -rf "$work"' RETURN
-  # The admin's credentials go into a 0600 auth file, never into skopeo's arguments.
-  "$python" - "$state/env.json" "$work/auth.json" <<'PY'
-import base64, json, os, sys
-env = json.load(open(sys.argv[1]))
-auth = base64.b64encode(f"root:{env['GITLAB_TOKEN']}".encode()).decode()
-with open(os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as fh:
-    json.dump({"auths": {env["GITLAB_REGISTRY"]: {"auth": auth}}}, fh)
-PY
-  "$python" "$repo/tests/support/oci_layout.py" "$work/oci" "${ref##*:}" >/dev/null
-  local registry_addr
-  registry_addr="$(sed -n 's/^GITLAB_REGISTRY=//p' "$state/env")"
-  skopeo copy --quiet --dest-tls-verify=false --dest-authfile "$work/auth.json" \
-    "oci:$work/oci:${ref##*:}" "docker://$registry_addr/$ref"
-  echo "pushed $registry_addr/$ref"
-}
-
 case "$cmd" in
-  start) do_start "$@" ;;
-  stop) do_stop ;;
-  env) cat "$state/env" ;;
-  push-image) do_push_image "$@" ;;
+  start) exec "$endpoints" start "$state" --registry "$@" ;;
+  env|stop|push-image) exec "$endpoints" "$cmd" "$state" "$@" ;;
   *) usage ;;
 esac
