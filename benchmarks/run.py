@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/run.py                 # the full table (~15 min on 2 cores)
     .venv/bin/python benchmarks/run.py --quick         # smoke run: N=20, 0 ms, one repeat
     .venv/bin/python benchmarks/run.py --sizes 50 --latency 20 --repeat 5 --rows deploy_key
+    .venv/bin/python benchmarks/run.py --rows fleet --fleet-sizes 1,3,6 --latency 0 --repeat 1
 
 Every measured run gets a fresh GitLab test server (tests/bin/gitlab-test-server)
 started from a snapshot of a fixture built once per size through GitLab's public
@@ -17,6 +18,11 @@ counters (``GET /-/test/requests``), split into reads and writes.
 GitLab's URL and the bot's token reach ansible-playbook through the environment
 (``GITLAB_URL``, ``GITLAB_TOKEN``), never on a command line; the other inputs go
 in an extra-vars file.
+
+Fleet rows (``--rows fleet``) run the runner SSH-key role on 1, 3 and 6 fresh podman
+containers (``runnercreds-bench-<i>``, host networking, removed after every cell) next to
+seed 003's steps written with builtin modules and community.general.gitlab_deploy_key,
+against a fixture of two projects per container.
 
 Results: printed, and written to benchmarks/results/latest.{md,json} plus a dated
 copy. Row types live in ``ROW_TYPES``; add a class there to add rows.
@@ -44,6 +50,10 @@ REPO = os.path.dirname(BENCH_DIR)
 PLAYBOOKS = os.path.join(BENCH_DIR, "playbooks")
 RESULTS = os.path.join(BENCH_DIR, "results")
 SERVER = os.path.join(REPO, "tests", "bin", "gitlab-test-server")
+RUNNER_IMAGE = "localhost/runnercreds-runner:latest"
+# Everything that runs podman in this repository uses the repository's containers.conf
+# (host networking, runc, lowered ulimits); ansible-playbook's podman connection inherits it.
+os.environ.setdefault("CONTAINERS_CONF", os.path.join(REPO, ".config", "containers.conf"))
 sys.path.insert(0, os.path.join(REPO, "tests"))
 
 import requests  # noqa: E402
@@ -52,6 +62,8 @@ from support.gitlab_target import GitlabTarget  # noqa: E402
 
 OURS = "runnercreds.gitlab"
 RECAP = re.compile(r"^localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+RECAP_HOSTS = re.compile(r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)"
+                         r"\s+skipped=(\d+)", re.M)
 
 
 def log(msg: str) -> None:
@@ -179,6 +191,15 @@ class RunResult:
     writes: int
     by_route: dict
     max_in_flight: int | None = None
+    # Fleet rows: PLAY RECAP per host, {host: {ok, changed, unreachable, failed, skipped}}.
+    # Ansible's `ok` already counts the changed tasks (changed is a subset of ok).
+    recap: dict | None = None
+
+    @property
+    def tasks_per_host(self) -> float | None:
+        if not self.recap:
+            return None
+        return statistics.mean(h["ok"] for h in self.recap.values())
 
 
 def ansible_env(server_url: str, token: str, colls: str, ansible_home: str) -> dict:
@@ -198,17 +219,29 @@ def ansible_env(server_url: str, token: str, colls: str, ansible_home: str) -> d
     return env
 
 
-def run_playbook(playbook: str, extra_vars_file: str, env: dict, log_path: str) -> tuple[float, int, int | None]:
-    cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
-           os.path.join(PLAYBOOKS, playbook), "-e", "@" + extra_vars_file]
+def _playbook(playbook: str, args: list[str], env: dict, log_path: str) -> tuple[float, int, str]:
+    cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), os.path.join(PLAYBOOKS, playbook), *args]
     start = time.perf_counter()
     proc = subprocess.run(cmd, env=env, cwd=BENCH_DIR, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - start
     with open(log_path, "a", encoding="utf-8") as fh:
         fh.write(f"\n===== {playbook} rc={proc.returncode} wall={wall:.2f}s\n{proc.stdout}{proc.stderr}")
-    match = RECAP.search(proc.stdout)
+    return wall, proc.returncode, proc.stdout
+
+
+def run_playbook(playbook: str, extra_vars_file: str, env: dict, log_path: str) -> tuple[float, int, int | None]:
+    wall, rc, stdout = _playbook(playbook, ["-e", "@" + extra_vars_file], env, log_path)
+    match = RECAP.search(stdout)
     changed = int(match.group(2)) if match else None
-    return wall, proc.returncode, changed
+    return wall, rc, changed
+
+
+def run_fleet_playbook(playbook: str, inventory: str, env: dict, log_path: str) -> tuple[float, int, dict]:
+    """ansible-playbook -i inventory; the PLAY RECAP per host."""
+    wall, rc, stdout = _playbook(playbook, ["-i", inventory], env, log_path)
+    recap = {m.group(1): dict(zip(("ok", "changed", "unreachable", "failed", "skipped"), map(int, m.groups()[1:])))
+             for m in RECAP_HOSTS.finditer(stdout)}
+    return wall, rc, recap
 
 
 # --- row types -----------------------------------------------------------------------------------
@@ -253,6 +286,14 @@ class RowType:
 
     def sizes(self, config) -> list[int]:
         return config.sizes
+
+    def projects_for(self, size: int) -> int:
+        """Projects the fixture of a row of this size needs."""
+        return size
+
+    def max_rerun_reads(self, size: int) -> int:
+        """The promise for our no-change re-run: at most one read per project (+ a constant)."""
+        return size + CONSTANT_READS
 
 
 class PlaybookComparison(RowType):
@@ -339,23 +380,158 @@ class ProtectedTagRows(PlaybookComparison):
         return None
 
 
+class Fleet:
+    """N fresh runner containers (podman, host networking) named runnercreds-bench-1..N.
+
+    Each has the gitlab-runner user and one existing checkout (seed 003's repository
+    whose core.sshCommand is to be set), as the gitlab-runner package and a first
+    job would leave the host. Removed again on exit, also on failure and SIGTERM."""
+
+    prefix = "runnercreds-bench-"
+    checkout = "/home/gitlab-runner/builds/app"
+    live: set[str] = set()  # every container started and not yet removed (for main()'s last resort)
+
+    def __init__(self, size: int, log_path: str) -> None:
+        self.names = [f"{self.prefix}{i}" for i in range(1, size + 1)]
+        self.log_path = log_path
+
+    def _podman(self, *args: str) -> None:
+        with open(self.log_path, "a", encoding="utf-8") as err:
+            subprocess.run(["podman", *args], check=True, stdout=subprocess.DEVNULL, stderr=err)
+
+    @classmethod
+    def remove(cls, names) -> None:
+        names = list(names)
+        if names:
+            subprocess.run(["podman", "rm", "-f", "-t", "0", *names], check=False,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            cls.live.difference_update(names)
+
+    def __enter__(self):
+        self.remove(self.names)  # leftovers of an interrupted run, by their exact names
+        try:
+            for name in self.names:
+                self.live.add(name)
+                self._podman("run", "-d", "--name", name, "--hostname", name, "--network", "host", RUNNER_IMAGE)
+                self._podman("exec", name, "useradd", "--create-home", "--shell", "/bin/bash", "gitlab-runner")
+                self._podman("exec", "--user", "gitlab-runner", name, "sh", "-c",
+                             f"mkdir -p {self.checkout} && git init -q {self.checkout} && git -C {self.checkout} "
+                             "remote add origin git@127.0.0.1:bench/app.git")
+        except BaseException:
+            self.remove(self.names)
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self.remove(self.names)
+
+
 class FleetConvergenceRows(RowType):
-    """LATER: the runner SSH-key role on 1, 3 and 6 podman containers (issue 8)."""
+    """The runner SSH-key role on 1, 3 and 6 fresh podman containers (issue 8), first run and re-run,
+    beside seed 003's steps written with builtin modules and community.general.gitlab_deploy_key.
+
+    Every host gets two projects of the fixture, the first with push, the second read-only
+    (host i: projects 2i and 2i+1), the same assignment for both playbooks, which read the
+    same inventory. GitLab's SSH endpoint is 127.0.0.1 on a port nothing listens on, with a
+    generated host key pinned: neither playbook connects to it (runner_ssh_key_verify stays false)."""
 
     name = "fleet_convergence"
-    title = "Runner SSH-key role on N containers"
+    title = "Runner SSH keys on N containers"
     unit = "containers"
+    per_host = 2
+    ssh_port = 2222
+    ours = Tool(OURS, "fleet_runnercreds.yml")
+    alternative = Tool("builtin + c.g.gitlab_deploy_key", "fleet_builtin.yml")
 
     def unavailable(self):
-        return "n/a (role not built)"
+        if not shutil.which("podman"):
+            return "n/a (no podman)"
+        if subprocess.run(["podman", "image", "exists", RUNNER_IMAGE], check=False).returncode != 0:
+            return f"n/a (no {RUNNER_IMAGE}: run scripts/build-runner-image.sh)"
+        return None
 
     def sizes(self, config):
-        return [1, 3, 6]
+        return config.fleet_sizes
+
+    def projects_for(self, size):
+        return size * self.per_host
+
+    def max_rerun_reads(self, size):
+        # One deploy_key run per host, each at most one read per project (+ a constant).
+        return size * (self.per_host + CONSTANT_READS)
+
+    def inventory(self, fleet: Fleet, fixture: Fixture, host_key: str) -> dict:
+        hosts = {}
+        for i, name in enumerate(fleet.names):
+            push, read = fixture.projects[self.per_host * i:self.per_host * i + 2]
+            hosts[name] = {"runner_ssh_key_projects": [{"project": push, "can_push": True},
+                                                       {"project": read, "can_push": False}]}
+        return {"all": {"children": {"runners": {
+            "vars": {
+                "ansible_connection": "containers.podman.podman",
+                "runner_ssh_key_gitlab_ssh_host": "127.0.0.1",
+                "runner_ssh_key_gitlab_ssh_port": self.ssh_port,
+                "runner_ssh_key_host_keys": [host_key],
+                "runner_ssh_key_git_checkouts": [Fleet.checkout],
+                "runner_ssh_key_verify": False,
+            },
+            "hosts": hosts,
+        }}}}
+
+    def verify(self, server: Server, fixture: Fixture, inventory: dict) -> str | None:
+        """Every host's key on its two projects, with the right can_push (admin API, not counted)."""
+        target = GitlabTarget(server.url, fixture.admin_token, is_test_server=True)
+        gl = target.admin_client()
+        for host, hv in inventory["all"]["children"]["runners"]["hosts"].items():
+            for entry in hv["runner_ssh_key_projects"]:
+                keys = gl.projects.get(entry["project"], lazy=True).keys.list(get_all=True)
+                if not any(k.title == f"runner:{host}" and bool(k.can_push) == entry["can_push"] for k in keys):
+                    return f"{entry['project']} has no key runner:{host} with can_push={entry['can_push']}"
+        return None
+
+    def measure(self, ctx, fixture: Fixture, latency: int, repeat: int, alt_repeat: int) -> list[Measurement]:
+        size = fixture.size // self.per_host
+        tools = [self.ours, self.alternative]
+        cells = {(t.name, phase): Measurement(self.name, t.name, size, latency, phase)
+                 for t in tools for phase in ("first run", "no-change re-run")}
+        host_key = _public_key().rsplit(" ", 1)[0]  # "ssh-ed25519 AAAA...", as in ssh_host_ed25519_key.pub
+        times = {self.ours.name: repeat, self.alternative.name: alt_repeat}
+        for i in range(max(times.values())):
+            for tool in (tools if i % 2 == 0 else tools[::-1]):
+                if i >= times[tool.name]:
+                    continue
+                with fixture.start(ctx.workdir, ctx.server_log) as server, Fleet(size, ctx.server_log) as fleet:
+                    server.control("PUT", "latency", {"ms": latency})
+                    env = ansible_env(server.url, fixture.bot_token, ctx.collections, ctx.ansible_home)
+                    inventory = self.inventory(fleet, fixture, host_key)
+                    inv_path = os.path.join(ctx.workdir, f"fleet-{size}.yml")
+                    with open(inv_path, "w", encoding="utf-8") as fh:
+                        json.dump(inventory, fh, indent=1)  # JSON is YAML
+                    for phase in ("first run", "no-change re-run"):
+                        server.control("DELETE", "requests")
+                        wall, rc, recap = run_fleet_playbook(tool.playbook, inv_path, env, ctx.ansible_log)
+                        counts = server.counters()
+                        changed = sum(h["changed"] for h in recap.values()) if recap else None
+                        sample = RunResult(wall, rc, changed, **counts, recap=recap)
+                        cells[(tool.name, phase)].samples.append(sample)
+                        tph = sample.tasks_per_host
+                        log(f"  {self.name:<14} N={size:<4} {latency:>3} ms  {tool.name:<24} "
+                            f"{phase:<17} {wall:7.2f} s  reads={counts['reads']:<5} writes={counts['writes']:<5}"
+                            f" changed={changed} tasks/host={tph if tph is None else round(tph, 1)} rc={rc}")
+                        if rc != 0 or len(recap) != size:
+                            raise SystemExit(f"{tool.playbook} failed (rc={rc}, {len(recap)} of {size} hosts in "
+                                             f"the recap); see {ctx.ansible_log}")
+                        if phase == "first run":
+                            problem = self.verify(server, fixture, inventory)
+                            if problem:
+                                raise SystemExit(f"{tool.name}: after the first run: {problem}")
+        return list(cells.values())
 
 
 ROW_TYPES: dict[str, type[RowType]] = {
     cls.name: cls for cls in (DeployKeyRows, ProtectedTagRows, FleetConvergenceRows)
 }
+ROW_ALIASES = {"fleet": "fleet_convergence"}
 
 
 def _public_key() -> str:
@@ -427,18 +603,52 @@ def _ratio(a: float, b: float) -> str:
 
 
 def expectation(row_type: str, m: Measurement) -> str | None:
-    """The issue's promise for a no-change re-run: <= 1 read per project (+ a constant), 0 writes."""
+    """The issue's promise for a no-change re-run: <= 1 read per project (+ a constant per module run),
+    0 writes, nothing changed."""
     if m.tool != OURS or m.phase != "no-change re-run":
         return None
-    s = m.samples[-1]
-    reads_ok = s.reads <= m.size + CONSTANT_READS
-    return "yes" if reads_ok and s.writes == 0 and s.changed == 0 else "NO"
+    limit = ROW_TYPES[row_type]().max_rerun_reads(m.size)
+    ok = all(s.reads <= limit and s.writes == 0 and s.changed == 0 for s in m.samples)
+    return "yes" if ok else "NO"
+
+
+def _tasks(m: Measurement) -> str:
+    """Tasks per host (PLAY RECAP ok, which includes changed; median of the repeats) and how many changed."""
+    per_host = [s.tasks_per_host for s in m.samples if s.tasks_per_host is not None]
+    if not per_host:
+        return "-"
+    changed = statistics.median(s.changed / len(s.recap) for s in m.samples if s.recap)
+    return f"{statistics.median(per_host):g} ({changed:g} changed)"
 
 
 CONSTANT_READS = 2
 
 
 def build_table(rows: list[dict], unavailable: list[dict]) -> str:
+    project_rows = [r for r in rows if r.get("ours_tasks") is None]
+    fleet_rows = [r for r in rows if r.get("ours_tasks") is not None]
+    tables = []
+    if project_rows or unavailable or not fleet_rows:
+        tables.append(_project_table(project_rows, unavailable))
+    if fleet_rows:
+        tables.append(_fleet_table(fleet_rows))
+    return "\n\n".join(tables)
+
+
+def _fleet_table(rows: list[dict]) -> str:
+    head = ("| Rows | Containers | Latency | Run | runnercreds.gitlab s | Alternative | Alternative s | Speed-up | "
+            "runnercreds tasks / host | Alternative tasks / host | runnercreds reads / writes | "
+            "Alternative reads / writes | Requests saved |")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for r in rows:
+        lines.append(
+            f"| {r['title']} | {r['size']} | {r['latency_ms']} ms | {r['phase']} | {r['ours_s']:.2f} | "
+            f"{r['alternative']} | {r['alt_s']:.2f} | **{r['speedup']}** | {r['ours_tasks']} | {r['alt_tasks']} | "
+            f"{r['ours_rw']} | {r['alt_rw']} | {r['requests_ratio']} |")
+    return "\n".join(lines)
+
+
+def _project_table(rows: list[dict], unavailable: list[dict]) -> str:
     head = ("| Rows | N | Latency | Run | runnercreds.gitlab s | Alternative | Alternative s | Speed-up | "
             "runnercreds reads / writes | Alternative reads / writes | Requests saved |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
@@ -476,6 +686,7 @@ def summarize(measurements: list[Measurement]) -> list[dict]:
                              "max_in_flight": a.max_in_flight},
             "requests_ratio": _ratio(a.total, o.total),
             "ours_changed": o.changed, "alt_changed": a.changed,
+            "ours_tasks": _tasks(ours) if o.recap else None, "alt_tasks": _tasks(alt) if a.recap else None,
             "rerun_expectation_met": expectation(row_type, ours),
         })
     return rows
@@ -509,8 +720,9 @@ def render_markdown(doc: dict, table: str) -> str:
         f"and {c['alt_repeat']} for the alternative (every sample in the JSON). Speed-up: alternative's seconds / runnercreds.gitlab's. "
         f"Requests saved: alternative's requests / runnercreds.gitlab's. Reads and writes: the test server's "
         f"own counters for that run. Latency: the server's injected delay per API request.\n\n"
-        f"No-change re-run of runnercreds.gitlab at most one read per project (+{CONSTANT_READS}), no write, "
-        f"changed=0: {'met on every row' if not failed else 'NOT met on ' + str(len(failed)) + ' rows'}.\n\n"
+        f"No-change re-run of runnercreds.gitlab at most one read per project (+{CONSTANT_READS} per module run), "
+        f"no write, changed=0: {'met on every row' if not failed else 'NOT met on ' + str(len(failed)) + ' rows'}.\n\n"
+        f"{_fleet_note(doc)}"
         f"{_floor_note(doc)}"
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, {m['os']}.  \n"
         f"Versions: runnercreds.gitlab {v['runnercreds.gitlab']} ({v['git']}), community.general "
@@ -518,6 +730,18 @@ def render_markdown(doc: dict, table: str) -> str:
         f"{v['python-gitlab']}, Python {v['python']}.  \n"
         f"Command: `{c['command']}` ({doc['duration_s']:.0f} s).\n"
     )
+
+
+def _fleet_note(doc: dict) -> str:
+    if not any(r.get("ours_tasks") is not None for r in doc["rows"]):
+        return ""
+    return ("Fleet rows: fresh runner containers (podman, host networking) per run; every container gets two "
+            "projects (one with push, one read-only), the same for both playbooks. Containers: the number of "
+            "hosts; tasks / host: the PLAY RECAP's `ok` per host (it includes the changed ones; a loop counts "
+            "once, skipped tasks not at all), in brackets how many of them changed. The alternative is "
+            "`benchmarks/playbooks/fleet_builtin.yml` (seed 003's steps: ssh-keygen, slurp, "
+            "community.general.gitlab_deploy_key per project delegated to localhost, known_hosts, blockinfile, "
+            "git config core.sshCommand).\n\n")
 
 
 def _floor_note(doc: dict) -> str:
@@ -554,16 +778,25 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="runs per cell of the alternatives (default 1: they loop over every project, so "
                              "one run takes minutes and varies by a few percent; 0 = same as --repeat)")
     parser.add_argument("--rows", default=",".join(ROW_TYPES),
-                        help="row types, comma separated (default: all: %s)" % ",".join(ROW_TYPES))
-    parser.add_argument("--quick", action="store_true", help="smoke run: --sizes 20 --latency 0 --repeat 1")
+                        help="row types, comma separated (default: all: %s; `fleet` = fleet_convergence)"
+                             % ",".join(ROW_TYPES))
+    parser.add_argument("--fleet-sizes", default=None,
+                        help="containers per fleet row, comma separated (default 1,3,6; --quick: 1,3)")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: --sizes 20 --latency 0 --repeat 1 --fleet-sizes 1,3")
     parser.add_argument("--keep", action="store_true", help="keep the work dir (server and ansible logs)")
     parser.add_argument("--no-save", action="store_true", help="print only; write nothing under results/")
     args = parser.parse_args(argv)
     if args.quick:
         args.sizes, args.latency, args.repeat, args.alt_repeat = "20", "0", 1, 1
+    if args.fleet_sizes is None:
+        args.fleet_sizes = "1,3" if args.quick else "1,3,6"
     args.sizes = [int(x) for x in str(args.sizes).split(",") if x]
     args.latency = [int(x) for x in str(args.latency).split(",") if x]
-    args.rows = [x for x in args.rows.split(",") if x]
+    args.fleet_sizes = [int(x) for x in str(args.fleet_sizes).split(",") if x]
+    if any(n < 1 for n in args.fleet_sizes):
+        parser.error("--fleet-sizes: 1 or more containers")
+    args.rows = list(dict.fromkeys(ROW_ALIASES.get(x, x) for x in args.rows.split(",") if x))
     unknown = [x for x in args.rows if x not in ROW_TYPES]
     if unknown:
         parser.error("unknown row type %s (known: %s)" % (", ".join(unknown), ", ".join(ROW_TYPES)))
@@ -601,15 +834,31 @@ def main(argv=None) -> int:
                 log(f"  {rt.name}: {reason}")
             else:
                 runnable.append(rt)
-        for size in args.sizes if runnable else []:
-            log(f"building the fixture: {size} projects through the admin API")
-            fixture = Fixture.build(size, workdir, ctx.server_log)
-            floors[size] = fixture.floor_ms
-            log(f"  the server's own time per sequential request: {fixture.floor_ms} ms")
+        fixtures: dict[int, Fixture] = {}
+
+        def fixture_for(projects: int) -> Fixture:
+            if projects not in fixtures:
+                log(f"building the fixture: {projects} projects through the admin API")
+                fixtures[projects] = Fixture.build(projects, workdir, ctx.server_log)
+                floors[projects] = fixtures[projects].floor_ms
+                log(f"  the server's own time per sequential request: {fixtures[projects].floor_ms} ms")
+            return fixtures[projects]
+
+        project_rows = [rt for rt in runnable if not isinstance(rt, FleetConvergenceRows)]
+        for size in args.sizes if project_rows else []:
+            fixture = fixture_for(size)
             for latency in args.latency:
-                for rt in runnable:
+                for rt in project_rows:
+                    measurements.extend(rt.measure(ctx, fixture, latency, args.repeat, args.alt_repeat))
+        for rt in runnable:
+            if not isinstance(rt, FleetConvergenceRows):
+                continue
+            for size in rt.sizes(args):
+                fixture = fixture_for(rt.projects_for(size))
+                for latency in args.latency:
                     measurements.extend(rt.measure(ctx, fixture, latency, args.repeat, args.alt_repeat))
     finally:
+        Fleet.remove(Fleet.live)  # last resort; every Fleet removes its own containers already
         if args.keep:
             log(f"kept {workdir}")
         else:
@@ -625,6 +874,7 @@ def main(argv=None) -> int:
         "server_floor_ms": floors,
         "versions": _versions(),
         "config": {"sizes": args.sizes, "latency_ms": args.latency, "repeat": args.repeat,
+                   "fleet_sizes": args.fleet_sizes,
                    "alt_repeat": args.alt_repeat,
                    "rows": args.rows, "quick": args.quick,
                    "command": "benchmarks/run.py " + " ".join((argv if argv is not None else sys.argv[1:]))},
