@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Benchmarks: runnercreds.gitlab side by side with what users would pick instead.
 
-    .venv/bin/python benchmarks/run.py                 # the full table (~15 min on 2 cores)
+    .venv/bin/python benchmarks/run.py                 # the full table (~30 min on 2 cores)
     .venv/bin/python benchmarks/run.py --quick         # smoke run: N=20, 0 ms, one repeat
     .venv/bin/python benchmarks/run.py --sizes 50 --latency 20 --repeat 5 --rows deploy_key
     .venv/bin/python benchmarks/run.py --rows fleet --fleet-sizes 1,3,6 --latency 0 --repeat 1
@@ -474,6 +474,8 @@ class FleetConvergenceRows(RowType):
                 "runner_ssh_key_host_keys": [host_key],
                 "runner_ssh_key_git_checkouts": [Fleet.checkout],
                 "runner_ssh_key_verify": False,
+                # The alternative hard-codes /home/gitlab-runner; the role can be told too.
+                "runner_ssh_key_home": "/home/gitlab-runner",
             },
             "hosts": hosts,
         }}}}
