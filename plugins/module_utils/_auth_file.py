@@ -17,7 +17,11 @@ import base64
 import binascii
 import json
 import os
+import stat
 import tempfile
+
+# Linux's limit (MAXSYMLINKS) on the links followed to resolve one name.
+MAX_SYMLINKS = 40
 
 
 class AuthFileError(Exception):
@@ -48,6 +52,9 @@ def entry_username(entry) -> str | None:
 def read(path: str) -> dict | None:
     """The file's JSON object, or None if the file does not exist."""
     try:
+        # Never open a FIFO or a device: it could block or be something else entirely.
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise AuthFileError(f"{path} is not a regular file; not touching it")
         with open(path, "rb") as fh:
             data = fh.read()
     except FileNotFoundError:
@@ -90,24 +97,88 @@ def without(content: dict | None, registry: str) -> dict:
     return out
 
 
-def write_atomic(path: str, content: dict, atomic_move, uid: int = -1, gid: int = -1) -> None:
-    """Write JSON to a 0600 temporary file next to ``path`` (owned by
-    ``uid``/``gid`` before any byte is written), then rename it over
-    ``path``: readers see the old file or the new one, never a partial one,
-    and the secret is never in a file others may read."""
-    directory = os.path.dirname(path) or "."
+def resolve(path: str) -> str:
+    """The file that holds ``path``'s content: ``path`` itself, or, if it is a
+    symlink, the end of its chain of links (which may not exist yet).
+
+    Writing must replace that file, not the link: renaming over the link would
+    turn it into a regular file and leave the old credentials in its target.
+    """
+    current = path
+    for hops in range(MAX_SYMLINKS + 1):
+        if not os.path.islink(current):
+            if not hops:
+                return path
+            # The real directory: ``a/link-dir/../x`` is not ``a/x`` when
+            # ``link-dir`` is itself a link, and the temporary file must be
+            # created in the very directory the file is renamed into.
+            return os.path.join(os.path.realpath(os.path.dirname(current) or "."), os.path.basename(current))
+        if hops == MAX_SYMLINKS:
+            break
+        # An absolute link replaces the directory part; a relative one is
+        # relative to the link's own directory.
+        current = os.path.join(os.path.dirname(current), os.readlink(current))
+    raise AuthFileError(f"{path} is a symlink loop (or a chain of more than {MAX_SYMLINKS} links); "
+                        "point it at a regular file or replace it with one")
+
+
+def resolve_for_write(path: str) -> str:
+    """``resolve(path)``, refusing a symlink whose target cannot be created
+    safely: a dangling link into a directory that does not exist."""
+    real = resolve(path)
+    if real != path:
+        directory = os.path.dirname(real) or "."
+        if not os.path.isdir(directory):
+            raise AuthFileError(f"{path} is a symlink to {real}, whose directory {directory} does not exist; "
+                                "create that directory, or replace the symlink with a regular file")
+    return real
+
+
+def write_atomic(path: str, content: dict, move=None, uid: int = -1, gid: int = -1) -> None:
+    """Replace the file at ``path`` with ``content`` (JSON), atomically, at
+    mode 0600, owned by ``uid``/``gid`` (-1: the caller's).
+
+    A symlink is followed: the file at the end of the link is replaced and
+    the link stays a link. The content goes to a temporary file in that
+    file's directory, created 0600 and given its owner before its first byte,
+    then renamed over the file as it is: readers see the old file or the new
+    one, never a partial one, and no file holding the new content ever has a
+    group or other permission bit (whatever the old file's mode or the umask).
+
+    ``move(src, dest)`` does the rename (default ``os.replace``). It must not
+    change the mode or owner of ``src``: ``AnsibleModule.atomic_move`` does
+    (it copies the old file's mode onto ``src`` before the rename, and sets
+    ``0666 & ~umask`` on a new file after it), so do not pass that.
+    """
+    real = resolve_for_write(path)
+    directory = os.path.dirname(real) or "."
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=directory)
     try:
-        os.fchmod(fd, 0o600)
-        if uid != -1 or gid != -1:
-            os.fchown(fd, uid, gid)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            if uid != -1 or gid != -1:
+                os.fchown(fh.fileno(), uid, gid)
+            os.fchmod(fh.fileno(), 0o600)
             json.dump(content, fh, indent="\t")
             fh.write("\n")
             fh.flush()
             os.fsync(fh.fileno())
-        atomic_move(tmp, path)
+        (move or os.replace)(tmp, real)
     except BaseException:
-        if os.path.exists(tmp):
+        if os.path.lexists(tmp):
             os.unlink(tmp)
         raise
+    _fsync_dir(directory)
+
+
+def _fsync_dir(directory: str) -> None:
+    """Make the rename durable; best effort (not every file system allows it)."""
+    try:
+        dir_fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)

@@ -16,8 +16,10 @@ description:
   - Every other entry and every other key of the file (C(credHelpers), C(psFormat), proxies, ...) is kept as it is.
   - The file is written atomically (a temporary file in the same directory, mode C(0600) and owned by O(owner)
     before the secret is written to it, then renamed over the file), so readers never see a partial file and the
-    secret is never readable by others. The file ends up with mode C(0600); missing parent directories are created
-    with mode C(0700).
+    secret is never readable by others, not even for an instant. The file ends up with mode C(0600); missing parent
+    directories are created with mode C(0700).
+  - If O(path) is a symlink, the file it points to is updated (atomically, in that file's directory) and the link
+    stays a link. A link loop, or a dangling link into a directory that does not exist, is refused.
   - The module runs on the host that holds the file and needs no client (no C(docker), C(podman) or C(skopeo)).
   - It never returns or logs the secret, nor the C(auth) value that encodes it; results and the diff carry the
     username only.
@@ -40,6 +42,7 @@ options:
     description:
       - The auth file, for example C(/home/gitlab-runner/.docker/config.json) or
         C(/home/gitlab-runner/.config/containers/auth.json).
+      - A symlink is followed; its target must be a regular file or not exist yet in an existing directory.
     type: path
     required: true
   registry:
@@ -128,6 +131,7 @@ previous_username:
 import grp
 import os
 import pwd
+import stat
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -135,15 +139,19 @@ from ansible_collections.runnercreds.gitlab.plugins.module_utils import _auth_fi
 
 
 def _ids(module, owner, group):
+    """uid and gid of ``owner``/``group`` (-1: keep or use the caller's)."""
     uid = gid = -1
     try:
         if owner:
             entry = pwd.getpwnam(owner)
             uid, gid = entry.pw_uid, entry.pw_gid
+    except KeyError:
+        module.fail_json(msg=f"registry_auth: owner {owner!r} is not a user on this host", registry=module.params["registry"])
+    try:
         if group:
             gid = grp.getgrnam(group).gr_gid
-    except KeyError as exc:
-        module.fail_json(msg=f"registry_auth: no such user or group: {exc.args[0]}")
+    except KeyError:
+        module.fail_json(msg=f"registry_auth: group {group!r} is not a group on this host", registry=module.params["registry"])
     return uid, gid
 
 
@@ -158,16 +166,34 @@ def _ensure_dir(directory: str, uid: int, gid: int, check_mode: bool) -> bool:
         return bool(missing)
     for path in reversed(missing):
         os.mkdir(path, 0o700)
+        os.chmod(path, 0o700)      # whatever the umask
         if uid != -1 or gid != -1:
             os.chown(path, uid, gid)
     return True
+
+
+def _mover(module):
+    """Rename the temporary file over the file, keeping the old file's SELinux
+    context as ``atomic_move`` would, but never its mode or owner: the
+    temporary file is already 0600 and owned right, and must stay so."""
+    def move(src, dest):
+        if module.selinux_enabled():
+            if os.path.exists(dest):
+                context = module.selinux_context(dest)
+            else:
+                context = module.selinux_default_context(dest)
+            module.set_context_if_different(src, context, False)
+        os.replace(src, dest)
+    return move
 
 
 def run(module) -> dict:
     p = module.params
     path, registry, state = p["path"], p["registry"], p["state"]
     uid, gid = _ids(module, p["owner"], p["group"])
-    content = _auth_file.read(path)
+    # A symlink is followed: ``real`` is the file that is read, written, chowned and chmodded.
+    real = _auth_file.resolve(path)
+    content = _auth_file.read(path)     # through the link, so messages name ``path``
     before_entry = (content or {}).get("auths", {}).get(registry)
     before_user = _auth_file.entry_username(before_entry) if before_entry is not None else None
     result = {"changed": False, "registry": registry, "username": before_user, "previous_username": before_user}
@@ -177,37 +203,42 @@ def run(module) -> dict:
         if remove:
             result.update(changed=True, username=None)
             if not module.check_mode:
-                st = os.stat(path)
-                _auth_file.write_atomic(path, _auth_file.without(content, registry), module.atomic_move,
-                                        st.st_uid, st.st_gid)
+                st = os.stat(real)
+                _auth_file.write_atomic(real, _auth_file.without(content, registry), _mover(module),
+                                        uid if uid != -1 else st.st_uid, gid if gid != -1 else st.st_gid)
     else:
         if p["password"] is None:
             if not module.check_mode:
                 module.fail_json(msg="registry_auth: password is required with state=present", registry=registry)
+            _auth_file.resolve_for_write(path)
             result.update(changed=True, username=p["username"])
         else:
             new = _auth_file.merged(content, registry, p["username"], p["password"])
             if content is None or new != content:
+                # Refuses (in check mode too) a dangling link into a missing directory.
+                _auth_file.resolve_for_write(path)
                 result.update(changed=True, username=p["username"])
                 if not module.check_mode:
-                    _ensure_dir(os.path.dirname(path), uid, gid, False)
+                    if real == path:
+                        _ensure_dir(os.path.dirname(path), uid, gid, False)
                     if content is None:
                         owner = (uid, gid)
                     else:
-                        st = os.stat(path)
+                        st = os.stat(real)
                         owner = (uid if uid != -1 else st.st_uid, gid if gid != -1 else st.st_gid)
-                    _auth_file.write_atomic(path, new, module.atomic_move, *owner)
+                    _auth_file.write_atomic(real, new, _mover(module), *owner)
 
-    # Owner and mode of a file that did not need new content.
-    if os.path.exists(path) and not (module.check_mode and result["changed"]):
-        st = os.stat(path)
+    # Owner and mode of a file that did not need new content (mode first: a
+    # file is never handed to a new owner or group while others may read it).
+    if os.path.exists(real) and not (module.check_mode and result["changed"]):
+        st = os.stat(real)
         want_uid = uid if uid != -1 else st.st_uid
         want_gid = gid if gid != -1 else st.st_gid
-        if (st.st_mode & 0o7777) != 0o600 or st.st_uid != want_uid or st.st_gid != want_gid:
+        if stat.S_IMODE(st.st_mode) != 0o600 or st.st_uid != want_uid or st.st_gid != want_gid:
             result["changed"] = True
             if not module.check_mode:
-                os.chown(path, want_uid, want_gid)
-                os.chmod(path, 0o600)
+                os.chmod(real, 0o600)
+                os.chown(real, want_uid, want_gid)
     if module._diff:
         result["diff"] = {
             "before": {"registry": registry, "username": before_user} if before_user is not None else {},
@@ -236,7 +267,7 @@ def main():
     except _auth_file.AuthFileError as exc:
         module.fail_json(msg=f"registry_auth: {exc}", registry=module.params["registry"])
     except OSError as exc:
-        module.fail_json(msg=f"registry_auth: cannot write {module.params['path']}: {exc.strerror}",
+        module.fail_json(msg=f"registry_auth: cannot update {module.params['path']}: {exc.strerror}",
                          registry=module.params["registry"])
     module.exit_json(**result)
 
