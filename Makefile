@@ -23,7 +23,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 help:
 	@echo "make demo      start the GitLab test server and run the demo playbook against it"
 	@echo "make test      sanity, lint, unit and server tests, molecule (what CI runs)"
-	@echo "make unit      unit and module tests against the GitLab test server"
+	@echo "make unit      pytest: unit tests (no server), functional tests and server tests (GitLab test server)"
 	@echo "make sanity    ansible-test sanity on a copy under ansible_collections/"
 	@echo "make lint      ansible-lint (production profile)"
 	@echo "make molecule  Molecule scenarios in podman containers"
@@ -45,7 +45,7 @@ image: deps
 	@scripts/build-runner-image.sh
 
 unit: venv
-	$(PYTHON) -m pytest tests/unit tests/server -p no:cacheprovider -q -n 2
+	$(PYTHON) -m pytest tests/unit tests/functional tests/server -p no:cacheprovider -q -n 2
 
 sanity: venv
 	@scripts/sanity.sh

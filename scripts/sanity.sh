@@ -24,7 +24,8 @@ python="$(command -v python3)"
 pyver="$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
 
 # --- 1. the copy -------------------------------------------------------------
-dest="$repo/build/ansible_collections/runnercreds/gitlab"
+# SANITY_BUILD_DIR lets two runs at once use their own copies.
+dest="${SANITY_BUILD_DIR:-$repo/build}/ansible_collections/runnercreds/gitlab"
 rm -rf "$dest"
 mkdir -p "$dest"
 (

@@ -15,15 +15,17 @@ class ModuleDocFragment:
 options:
   api_url:
     description:
-      - Base URL of the GitLab instance, for example V(https://gitlab.example.com).
-      - Without the C(/api/v4) suffix.
-      - If not set, the value of the E(GITLAB_URL) environment variable is used.
+      - Base URL of the GitLab instance, for example V(https://gitlab.example.com), with its scheme.
+      - A URL ending in C(/api/v4) is accepted and means the same.
+      - If not set, the value of the E(GITLAB_URL) environment variable is used. One of them is required.
+      - An empty value (an undefined or empty variable) is refused before any request; the token is never
+        sent to a default host.
     type: str
-    required: true
   api_token:
     description:
       - A personal, project or group access token, sent as the C(PRIVATE-TOKEN) header.
-      - If not set, the value of the E(GITLAB_TOKEN) environment variable is used.
+      - If none of O(api_token), O(api_oauth_token) and O(api_job_token) is set, the value of the
+        E(GITLAB_TOKEN) environment variable is used as O(api_token).
       - Deploy keys, deploy tokens and protected tags need the Maintainer role on each project
         (Owner on a group for group deploy tokens), so the token's user must have it and the
         token the C(api) scope.
@@ -50,11 +52,11 @@ options:
   ca_path:
     description:
       - Path to a CA bundle (PEM) to verify the GitLab server's certificate with, instead of
-        the system store. Ignored when O(validate_certs=false).
+        the system store. Ignored when O(validate_certs=false). It must exist on the controller.
     type: path
   timeout:
     description:
-      - Seconds to wait for each HTTP response before treating it as a transient failure.
+      - Seconds to wait for each HTTP response before treating it as a transient failure. Greater than 0.
     type: float
     default: 30
   max_retries:

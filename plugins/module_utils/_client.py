@@ -4,36 +4,43 @@
 
 # PRIVATE to the collection: may change at any time.
 
-"""The collection's one client layer on python-gitlab.
+"""The collection's one client layer, and the only code that uses python-gitlab.
 
-Everything that talks to GitLab goes through :class:`GitlabClient`:
+Everything that talks to GitLab goes through :class:`GitlabClient`, as named
+operations on API paths (``list``, ``get``, ``create``, ``create_once``,
+``update``, ``delete``, ``current_user``) plus ``map`` for per-target work:
 
-* it builds one python-gitlab session from the module's connection options
-  (``api_url``, one of the three token kinds, TLS options, ``timeout``);
-* it retries HTTP 429 (python-gitlab sleeps for ``Retry-After``), transient
-  5xx answers, timeouts and dropped connections, up to ``max_retries`` times;
-* it lists with ``per_page=100`` and follows every page;
-* it runs per-project work on a bounded thread pool that shares one HTTP
-  connection pool, so a fleet task pays one start-up and one session, not one
-  per project;
-* it turns python-gitlab and ``requests`` exceptions into
-  :class:`GitlabModuleError` naming the status, GitLab's own message, the
-  project and what to do.
+* one python-gitlab session per module run, built from a validated
+  :class:`~._connection.Connection`;
+* every request is retried after HTTP 429 (python-gitlab waits for
+  ``Retry-After``), 500/502/503/504, timeouts and dropped connections, up to
+  ``max_retries`` times, except ``create_once``: a create whose answer holds
+  a secret GitLab shows once is never re-sent blindly;
+* lists ask for 100 items a page (GitLab's maximum) and follow every page;
+* ``map`` runs per-target work on a bounded thread pool sharing one HTTP
+  connection pool, so a fleet task pays one start-up and one session;
+* python-gitlab and ``requests`` exceptions become :class:`GitlabModuleError`
+  worded by ``_errors`` (status once, GitLab's message, a hint).
 
-No module builds a ``gitlab.Gitlab`` or calls ``requests`` itself.
+No other file imports ``gitlab`` or ``requests``.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import traceback
+from urllib.parse import quote
 
-from ansible.module_utils.basic import env_fallback
-
-from ansible_collections.runnercreds.gitlab.plugins.module_utils._errors import GitlabModuleError
+from ansible_collections.runnercreds.gitlab.plugins.module_utils._errors import (
+    GitlabModuleError,
+    TargetFailures,
+    http_error_text,
+    unreachable_text,
+)
 
 try:
     import gitlab
+    import gitlab.const
     import gitlab.exceptions
     import requests
     import requests.adapters
@@ -45,105 +52,58 @@ else:
     GITLAB_IMPORT_ERROR = None
 
 
-PER_PAGE = 100  # GitLab's maximum page size (Kaminari max_per_page).
-
-TOKEN_OPTIONS = ("api_token", "api_oauth_token", "api_job_token")
-
-# Hints keyed by HTTP status: what the user can do about it.
-_STATUS_HINTS = {
-    401: "check api_token: it is missing, expired, revoked or for another GitLab instance",
-    403: "the token's user lacks the role this needs (Maintainer on the project; Owner on the "
-         "group for group deploy tokens) or the token lacks the api scope",
-    404: "it does not exist, or the token's user cannot see it",
-    429: "GitLab kept rate limiting after the retries; lower concurrency or raise max_retries",
-    500: "GitLab failed after the retries; try again later",
-    502: "GitLab (or a proxy in front of it) failed after the retries; try again later",
-    503: "GitLab was unavailable after the retries; try again later",
-    504: "GitLab timed out after the retries; try again later",
-}
+PER_PAGE = 100  # GitLab's maximum page size (config/initializers/kaminari_config.rb: max_per_page = 100).
 
 
-def auth_argument_spec():
-    """The connection options every module takes (doc fragment ``_auth``)."""
-    return dict(
-        api_url=dict(type="str", required=True, fallback=(env_fallback, ["GITLAB_URL"])),
-        api_token=dict(type="str", no_log=True, fallback=(env_fallback, ["GITLAB_TOKEN"])),
-        api_oauth_token=dict(type="str", no_log=True),
-        api_job_token=dict(type="str", no_log=True),
-        validate_certs=dict(type="bool", default=True),
-        ca_path=dict(type="path"),
-        timeout=dict(type="float", default=30),
-        max_retries=dict(type="int", default=5),
-        concurrency=dict(type="int", default=8),
-    )
+def api_path(*parts) -> str:
+    """``/projects/group%2Fapp/deploy_keys/7`` from ``("projects", "group/app", "deploy_keys", 7)``.
 
-
-def module_kwargs(argument_spec, mutually_exclusive=(), required_one_of=(), **kwargs):
-    """``AnsibleModule`` keyword arguments: the module's spec plus the auth spec and its rules.
-
-    The auth constraints live here once instead of in every module.
+    Each part is one path segment, URL-encoded whole, as GitLab's ``:id``
+    routes require (lib/api/api.rb ``NAMESPACE_OR_PROJECT_REQUIREMENTS``).
     """
-    spec = auth_argument_spec()
-    spec.update(argument_spec)
-    return dict(
-        argument_spec=spec,
-        mutually_exclusive=[TOKEN_OPTIONS] + list(mutually_exclusive),
-        required_one_of=[TOKEN_OPTIONS] + list(required_one_of),
-        **kwargs
-    )
+    return "/" + "/".join(quote(str(part), safe="") for part in parts)
 
 
-def _decode(value):
-    if isinstance(value, bytes):
-        return value.decode("utf-8", errors="replace").strip()
-    return value
+def gitlab_message(error_message) -> str:
+    """GitLab's error text as one readable string.
 
-
-def gitlab_message(exc):
-    """GitLab's own error text from a python-gitlab exception, as a readable string.
-
-    GitLab answers with ``{"error": "..."}`` for parameter errors and with
+    GitLab answers ``{"error": "..."}`` for parameter errors and
     ``{"message": ...}`` otherwise, where the message may be a string, a list
-    of strings, or a dict of attribute -> list of strings.
+    of strings, or attribute -> list of strings (lib/api/helpers.rb
+    ``render_validation_error!``).
     """
-    message = _decode(getattr(exc, "error_message", None)) or str(exc)
-    if isinstance(message, dict):
+    if isinstance(error_message, bytes):
+        error_message = error_message.decode("utf-8", errors="replace").strip()
+    if isinstance(error_message, dict):
         parts = []
-        for key, value in sorted(message.items()):
+        for key, value in sorted(error_message.items()):
             values = value if isinstance(value, list) else [value]
-            parts.append("%s %s" % (key, ", ".join(str(v) for v in values)))
+            parts.append(f"{key} {', '.join(str(v) for v in values)}")
         return "; ".join(parts)
-    if isinstance(message, list):
-        return "; ".join(str(item) for item in message)
-    return str(message)
+    if isinstance(error_message, list):
+        return "; ".join(str(item) for item in error_message)
+    return str(error_message)
 
 
-def describe_error(exc, action, target=None):
-    """Turn a python-gitlab or ``requests`` exception into a :class:`GitlabModuleError`.
+def describe_error(exc: Exception, action: str, target=None) -> GitlabModuleError:
+    """A python-gitlab or ``requests`` exception as a :class:`GitlabModuleError`; re-raises anything else.
 
-    ``action`` says what was being done ("list deploy keys"), ``target`` the
-    project or group path it was done on.
+    ``answer_lost`` is set when GitLab may have done the work although the
+    client saw no success (no answer, or a 5xx from GitLab or a proxy).
     """
-    where = " on %s" % target if target is not None else ""
     if HAS_GITLAB and isinstance(exc, gitlab.exceptions.GitlabError):
         status = exc.response_code
-        message = gitlab_message(exc)
-        hint = _STATUS_HINTS.get(status)
-        if status is None:
-            text = "cannot %s%s: %s" % (action, where, message)
-        else:
-            text = "cannot %s%s: HTTP %s %s" % (action, where, status, message)
-        if hint:
-            text += " (%s)" % hint
-        return GitlabModuleError(text, project=target, status=status, response=_decode(exc.error_message))
+        message = gitlab_message(exc.error_message if exc.error_message is not None else str(exc))
+        return GitlabModuleError(http_error_text(_where(action, target), status, message), project=target, status=status,
+                                 response=message, answer_lost=status is None or status >= 500)
     if HAS_GITLAB and isinstance(exc, requests.exceptions.RequestException):
-        # The exception text names the URL but never a token: tokens travel in headers.
-        return GitlabModuleError(
-            "cannot %s%s: GitLab did not answer after the retries (%s: %s); check api_url, "
-            "the network and timeout" % (action, where, type(exc).__name__, exc),
-            project=target,
-        )
+        return GitlabModuleError(unreachable_text(_where(action, target), type(exc).__name__, str(exc)), project=target,
+                                 answer_lost=True)
     raise exc
+
+
+def _where(action: str, target) -> str:
+    return action if target is None else f"{action} on {target}"
 
 
 class Outcome:
@@ -151,104 +111,116 @@ class Outcome:
 
     __slots__ = ("target", "value", "error")
 
-    def __init__(self, target, value=None, error=None):
+    def __init__(self, target, value=None, error=None) -> None:
         self.target = target
         self.value = value
         self.error = error
 
     @property
-    def ok(self):
+    def ok(self) -> bool:
         return self.error is None
+
+
+def raise_failures(step: str, outcomes, total: int | None = None, not_attempted=()) -> None:
+    """Raise one :class:`TargetFailures` for every failed outcome (nothing if all succeeded).
+
+    ``total`` is how many targets the step covers, when more than ``outcomes``.
+    """
+    failures = {outcome.target: outcome.error for outcome in outcomes if not outcome.ok}
+    if failures:
+        total = total if total is not None else len(outcomes) + len(not_attempted)
+        raise TargetFailures(step, failures, total=total, not_attempted=not_attempted)
 
 
 class GitlabClient:
     """One authenticated python-gitlab session shared by all of a module run's work."""
 
-    def __init__(self, url, private_token=None, oauth_token=None, job_token=None,
-                 validate_certs=True, ca_path=None, timeout=30.0, max_retries=5, concurrency=8):
+    def __init__(self, connection) -> None:
         if not HAS_GITLAB:
             raise GitlabModuleError(
-                "python-gitlab is required on the controller (pip install python-gitlab): %s"
-                % GITLAB_IMPORT_ERROR
-            )
-        if concurrency < 1:
-            raise GitlabModuleError("concurrency must be 1 or more, got %s" % concurrency)
-        if max_retries < 0:
-            raise GitlabModuleError("max_retries must be 0 or more, got %s" % max_retries)
-        self.url = url.rstrip("/")
-        self.concurrency = concurrency
-        self.max_retries = max_retries
-
+                f"python-gitlab is required on the controller (pip install python-gitlab): {GITLAB_IMPORT_ERROR}")
+        self.url = connection.url
+        self.concurrency = connection.concurrency
+        self.max_retries = connection.max_retries
+        self._user = None
         # One connection pool large enough for every worker thread: without it
         # requests keeps 10 connections and the extra threads reconnect each time.
         session = requests.Session()
-        adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=max(concurrency, 1))
+        adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=connection.concurrency)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
+        token = {"api_token": "private_token", "api_oauth_token": "oauth_token",
+                 "api_job_token": "job_token"}[connection.token_kind]
+        self._gl = _RetryingGitlab(
+            self.url, ssl_verify=connection.verify, timeout=connection.timeout, per_page=PER_PAGE,
+            retry_transient_errors=connection.max_retries > 0, session=session,
+            max_retries=connection.max_retries, **{token: connection.token})
 
-        ssl_verify = validate_certs
-        if validate_certs and ca_path:
-            ssl_verify = ca_path
-        self.gl = _RetryingGitlab(
-            self.url,
-            private_token=private_token,
-            oauth_token=oauth_token,
-            job_token=job_token,
-            ssl_verify=ssl_verify,
-            timeout=timeout,
-            per_page=PER_PAGE,
-            retry_transient_errors=max_retries > 0,
-            session=session,
-            max_retries=max_retries,
-        )
+    def pool_size(self) -> int:
+        return self._gl.session.get_adapter(self.url + "/")._pool_maxsize
 
-    @classmethod
-    def from_params(cls, params):
-        """Build the client from a module's validated ``params``."""
-        return cls(
-            params["api_url"],
-            private_token=params.get("api_token"),
-            oauth_token=params.get("api_oauth_token"),
-            job_token=params.get("api_job_token"),
-            validate_certs=params.get("validate_certs", True),
-            ca_path=params.get("ca_path"),
-            timeout=params.get("timeout", 30),
-            max_retries=params.get("max_retries", 5),
-            concurrency=params.get("concurrency", 8),
-        )
+    # --- named operations: each turns API errors into GitlabModuleError -------------
 
-    # References that cost no request: the first real call on them finds out
-    # whether the project exists (GitLab answers 404 Project Not Found), which
-    # keeps a no-change run at one read per project.
-    def project(self, ref):
-        return self.gl.projects.get(_api_id(ref), lazy=True)
-
-    def group(self, ref):
-        return self.gl.groups.get(_api_id(ref), lazy=True)
-
-    def list_all(self, manager, **filters):
-        """Every item of a list endpoint, following all pages at 100 a page."""
-        return manager.list(get_all=True, per_page=PER_PAGE, **filters)
-
-    def call(self, action, target, func, *args, **kwargs):
-        """Run ``func`` and turn GitLab and HTTP errors into :class:`GitlabModuleError`."""
+    def _call(self, action: str, target, func, *args, **kwargs):
         try:
             return func(*args, **kwargs)
-        except GitlabModuleError:
-            raise
         except Exception as exc:  # narrowed by describe_error, which re-raises the rest
-            raise describe_error(exc, action, target)
+            raise describe_error(exc, action, target) from None
 
-    def map(self, targets, work, action="work"):
-        """Run ``work(target)`` for each target on the bounded pool.
+    def get(self, path: str, action: str, target=None, **query) -> dict:
+        return self._call(action, target, self._gl.http_get, path, query_data=query)
 
-        Returns one :class:`Outcome` per target, in input order. A
-        :class:`GitlabModuleError` (or a GitLab/HTTP error, converted) becomes
-        that target's ``error``; any other exception is a bug and propagates.
+    def list(self, path: str, action: str, target=None, **filters) -> list:
+        """Every item of a list endpoint, following all pages at 100 a page."""
+        items = self._call(action, target, self._gl.http_list, path, query_data=filters, get_all=True,
+                           per_page=PER_PAGE)
+        return list(items)
+
+    def create(self, path: str, action: str, target=None, data=None) -> dict:
+        """POST, retried like every request: for creates GitLab makes idempotent."""
+        return self._call(action, target, self._gl.http_post, path, post_data=data or {})
+
+    def create_once(self, path: str, action: str, target=None, data=None) -> dict:
+        """POST that is never re-sent after a transient failure (python-gitlab still waits out HTTP 429).
+
+        For creates whose answer holds a secret GitLab shows only once: a
+        second POST after a lost answer would leave a credential nobody holds.
+        The caller decides what to do when ``answer_lost`` is set.
+        """
+        return self._call(action, target, self._gl.http_post, path, post_data=data or {},
+                          retry_transient_errors=False)
+
+    def update(self, path: str, data: dict, action: str, target=None) -> dict:
+        return self._call(action, target, self._gl.http_put, path, post_data=data)
+
+    def delete(self, path: str, action: str, target=None, missing_ok: bool = False) -> bool:
+        """DELETE; with ``missing_ok`` a 404 counts as done (a retry after a lost answer meets one).
+
+        Returns ``False`` when the object was already gone.
+        """
+        try:
+            self._call(action, target, self._gl.http_delete, path)
+        except GitlabModuleError as exc:
+            if missing_ok and exc.status == 404:
+                return False
+            raise
+        return True
+
+    def current_user(self) -> dict:
+        """``GET /user``: ``id``, ``username`` and, for administrators, ``is_admin`` (read once)."""
+        if self._user is None:
+            self._user = self.get("/user", "read the token's user")
+        return self._user
+
+    # --- per-target work ------------------------------------------------------------
+
+    def map(self, targets, work) -> list:
+        """Run ``work(target)`` for each target on the bounded pool; one :class:`Outcome` each, in order.
+
+        A :class:`GitlabModuleError` becomes that target's ``error``; any
+        other exception is a bug and propagates.
         """
         targets = list(targets)
-        if not targets:
-            return []
 
         def run(target):
             try:
@@ -257,60 +229,18 @@ class GitlabClient:
                 if exc.project is None:
                     exc.project = target
                 return Outcome(target, error=exc)
-            except Exception as exc:
-                if _is_api_error(exc):
-                    return Outcome(target, error=describe_error(exc, action, target))
-                raise
 
         workers = min(self.concurrency, len(targets))
-        if workers == 1:
+        if workers <= 1:
             return [run(target) for target in targets]
         with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
             return list(pool.map(run, targets))
 
-
-def _is_api_error(exc):
-    return HAS_GITLAB and isinstance(exc, (gitlab.exceptions.GitlabError, requests.exceptions.RequestException))
-
-
-def _api_id(ref):
-    """A project/group reference as GitLab's ``:id``: an int id, or a full path.
-
-    python-gitlab URL-encodes paths itself (``group%2Fsub%2Fproject``).
-    """
-    if isinstance(ref, int):
-        return ref
-    text = str(ref).strip().strip("/")
-    if text.isdigit():
-        return int(text)
-    return text
-
-
-def failure_summary(outcomes, action, changed_targets=()):
-    """One :class:`GitlabModuleError` for every failed target, or ``None``.
-
-    The message names each failing target and why, and which targets were
-    already changed before the failure.
-    """
-    failed = [outcome for outcome in outcomes if not outcome.ok]
-    if not failed:
-        return None
-    lines = ["%s failed on %d of %d targets:" % (action, len(failed), len(outcomes))]
-    for outcome in failed:
-        lines.append("- %s: %s" % (outcome.target, outcome.error.msg))
-    changed = list(changed_targets)
-    if changed:
-        lines.append("Changed before the failure: %s." % ", ".join(str(t) for t in changed))
-    else:
-        lines.append("Nothing was changed.")
-    status = failed[0].error.status if len(failed) == 1 else None
-    return GitlabModuleError(
-        "\n".join(lines),
-        project=failed[0].target if len(failed) == 1 else None,
-        status=status,
-        response=failed[0].error.response if len(failed) == 1 else None,
-        actions_done=changed,
-    )
+    def map_all(self, step: str, targets, work) -> dict:
+        """:meth:`map`, then ``{target: value}``, or one :class:`TargetFailures` naming every failure."""
+        outcomes = self.map(targets, work)
+        raise_failures(step, outcomes)
+        return {outcome.target: outcome.value for outcome in outcomes}
 
 
 if HAS_GITLAB:
@@ -322,7 +252,7 @@ if HAS_GITLAB:
         the collection goes through here so the option applies everywhere.
         """
 
-        def __init__(self, *args, **kwargs):
+        def __init__(self, *args, **kwargs) -> None:
             self._default_max_retries = kwargs.pop("max_retries")
             super().__init__(*args, **kwargs)
 

@@ -4,30 +4,40 @@
 
 # PRIVATE to the collection: may change at any time.
 
-"""Deploy keys: records, matching and the pure plan.
+"""Deploy keys: records, matching, the task's input and the pure plan.
 
-Everything here is pure (no client, no ``module``, no I/O) except
-:func:`find_project_deploy_keys`, one list request through the client layer.
-Other modules (``protected_tag``) reuse :func:`find_project_deploy_keys` and
-:func:`match_deploy_key` to find a key on a project.
+Nothing here talks to GitLab (``_deploy_key_api.py`` reads and applies).
+``protected_tag`` reuses :func:`match_deploy_key` to find a key on a project.
 
 Identity is the SHA256 fingerprint of the key blob, never the title or the
-raw key text: GitLab keeps only the first comment word, so text comparison
-churns (spec §2.2). ``title`` and ``can_push`` are attributes; ``expires_at``
-belongs to the key and cannot be updated (spec §2.5).
+raw key text: GitLab keeps only the type, the base64 blob and the first word
+of the comment (``Key#key=`` strips the rest, app/models/key.rb), so text
+comparison churns. ``title`` and ``can_push`` are attributes; ``expires_at``
+belongs to the key and the update endpoint takes only ``title`` and
+``can_push`` (``PUT /projects/:id/deploy_keys/:key_id``, lib/api/deploy_keys.rb).
 """
 
 from __future__ import annotations
 
-import datetime
 import fnmatch
 
-from ansible_collections.runnercreds.gitlab.plugins.module_utils._errors import GitlabModuleError
+from ansible.module_utils.parsing.convert_bool import boolean
+
+from ansible_collections.runnercreds.gitlab.plugins.module_utils._errors import GitlabModuleError, OptionError
 from ansible_collections.runnercreds.gitlab.plugins.module_utils._keys import (
     normalize_fingerprint,
+    parse_public_key,
     sha256_fingerprint,
 )
-from ansible_collections.runnercreds.gitlab.plugins.module_utils._plan import Action
+from ansible_collections.runnercreds.gitlab.plugins.module_utils._plan import Action, Plan, label
+from ansible_collections.runnercreds.gitlab.plugins.module_utils._targets import TargetEntry
+from ansible_collections.runnercreds.gitlab.plugins.module_utils._time import (
+    age_days,
+    format_time,
+    has_expired,
+    parse_option_time,
+    same_moment,
+)
 
 
 RECORD_FIELDS = ("id", "title", "key", "fingerprint_sha256", "can_push", "created_at", "expires_at", "usage_type")
@@ -60,17 +70,6 @@ def _text_fingerprint(text):
         return None
 
 
-def find_project_deploy_keys(client, project_ref):
-    """Every deploy key enabled on one project, as :func:`key_record` dicts.
-
-    One request (100 keys a page). Raises :class:`GitlabModuleError` naming the
-    project on 404/403 and other API errors.
-    """
-    project = client.project(project_ref)
-    items = client.call("list deploy keys", project_ref, client.list_all, project.keys)
-    return [key_record(item.asdict()) for item in items]
-
-
 def match_deploy_key(keys, key=None, fingerprint=None, title=None):
     """The records of ``keys`` that match, in their order (pure).
 
@@ -101,27 +100,44 @@ def match_deploy_key(keys, key=None, fingerprint=None, title=None):
 
 # --- desired state ------------------------------------------------------------
 
-def parse_expires_at(value, option="expires_at"):
-    """``YYYY-MM-DD`` or an ISO 8601 date-time -> an aware UTC ``datetime`` (or ``None``)."""
-    if value is None or str(value).strip() == "":
-        return None
-    text = str(value).strip()
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
-    try:
-        if len(text) == 10:
-            parsed = datetime.datetime.combine(datetime.date.fromisoformat(text), datetime.time())
-        else:
-            parsed = datetime.datetime.fromisoformat(text)
-    except ValueError:
-        raise GitlabModuleError("%s must be a date (2030-01-31) or an ISO 8601 date-time, got %r" % (option, value))
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=datetime.timezone.utc)
-    return parsed.astimezone(datetime.timezone.utc)
+def project_entries(projects) -> list:
+    """The ``projects`` option as :class:`TargetEntry` objects, each with its own ``can_push`` (or ``None``)."""
+    entries = []
+    for index, entry in enumerate(projects or ()):
+        option = f"projects[{index}]"
+        can_push = None
+        if isinstance(entry, dict):
+            unknown = sorted(set(entry) - {"project", "can_push"})
+            if unknown or "project" not in entry:
+                raise OptionError(option, "must be a project id or path, or a dictionary with 'project' and "
+                                          "optionally 'can_push'; got keys " + (", ".join(sorted(entry)) or "none"))
+            if entry.get("can_push") is not None:
+                try:
+                    can_push = boolean(entry["can_push"], strict=True)
+                except TypeError:
+                    raise OptionError(f"{option}.can_push", f"must be true or false, got {entry['can_push']!r}") from None
+            entry = entry["project"]
+        entries.append(TargetEntry(option, entry, {"can_push": can_push}))
+    return entries
 
 
-def iso_utc(moment):
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+def desired_from_params(params: dict) -> Desired:
+    """Validate the module's own options before the first request."""
+    if not params["projects"]:
+        raise OptionError("projects", "is empty; give at least one project id or full path")
+    project_entries(params["projects"])
+    key = parse_public_key(params["key"]) if params["key"] is not None else None
+    if params["state"] == "absent" and key is None and not params["title"]:
+        raise OptionError("state=absent", "needs key or title to select the deploy key to remove")
+    return Desired(
+        state=params["state"],
+        key=key,
+        title=params["title"],
+        can_push=params["can_push"],
+        expires_at=parse_option_time(params["expires_at"], "expires_at"),
+        purge_titles=params["purge_titles"],
+        recreate=params["recreate"],
+    )
 
 
 class Desired:
@@ -164,7 +180,7 @@ def view(record, **changes):
     shown = {
         "id": record.get("id"),
         "title": record.get("title"),
-        "fingerprint_sha256": "SHA256:%s" % record["fingerprint_sha256"] if record.get("fingerprint_sha256") else None,
+        "fingerprint_sha256": f"SHA256:{record['fingerprint_sha256']}" if record.get("fingerprint_sha256") else None,
         "can_push": bool(record.get("can_push")),
         "expires_at": record.get("expires_at"),
     }
@@ -172,25 +188,7 @@ def view(record, **changes):
     return shown
 
 
-def same_expiry(current, wanted):
-    """Whether GitLab's ``expires_at`` (text or None) is the wanted moment (datetime or None)."""
-    if wanted is None:
-        return current is None
-    if current is None:
-        return False
-    return parse_expires_at(current) == wanted
-
-
 # --- the plan ---------------------------------------------------------------
-
-class Plan:
-    """The actions to apply, plus notes on what GitLab will not do."""
-
-    def __init__(self, actions, notes, key_id=None):
-        self.actions = actions
-        self.notes = notes
-        self.key_id = key_id
-
 
 def title_check_needs_admin(current, desired):
     """Whether planning must know if the caller is an admin (costs ``GET /user``).
@@ -220,79 +218,93 @@ def plan(current, desired, is_admin=None):
     """
     if desired.state == "absent":
         return _plan_absent(current, desired)
-    fingerprint = desired.fingerprint
-    holders = []
-    for project, keys in current.items():
-        for record in keys:
-            if record["fingerprint_sha256"] == fingerprint:
-                holders.append((project, record))
-                break
+    holders = _holders(current, desired.fingerprint)
     known = holders[0][1] if holders else None
     notes = []
-    actions = []
-
-    recreate = False
-    if known is not None and desired.expires_at is not None and not same_expiry(known["expires_at"], desired.expires_at):
-        if desired.recreate:
-            recreate = True
-        else:
-            notes.append(
-                "deploy key SHA256:%s expires at %s, not %s, and GitLab cannot change a key's expiry; "
-                "set recreate: true to remove and add it again with the new expiry"
-                % (fingerprint, known["expires_at"] or "never", iso_utc(desired.expires_at))
-            )
-
-    title_on = None  # the one project whose PUT renames the key (the title belongs to the key)
-    if known is not None and not recreate and desired.title is not None and known["title"] != desired.title:
-        if is_admin or len(holders) == 1:
-            title_on = holders[0][0]
-        else:
-            notes.append(
-                "GitLab kept title %r of deploy key SHA256:%s: the key is used in %d projects and only an "
-                "admin can rename it" % (known["title"], fingerprint, len(holders))
-            )
-
-    diff_key = "SHA256:%s" % fingerprint
-    if known is None or recreate:
-        new_title = desired.title or (known["title"] if known is not None else None) or desired.create_title()
-    else:
-        new_title = desired.title if title_on is not None else known["title"]
-    wanted = {
-        "id": known["id"] if known is not None and not recreate else None,
-        "title": new_title,
-        "fingerprint_sha256": diff_key,
-        "can_push": desired.can_push,
-        "expires_at": iso_utc(desired.expires_at) if desired.expires_at else (known["expires_at"] if known else None),
-    }
+    recreate = _expiry_differs(known, desired, notes)
+    title_on = None if recreate else _rename_on(known, holders, desired, is_admin, notes)
+    wanted = _wanted_view(known, desired, recreate, title_on)
     held = dict(holders)
+    actions = []
     exists = known is not None and not recreate  # does the key exist when this project's turn comes?
     for project in current:
         record = held.get(project)
         if record is None or recreate:
-            then = "enable" if exists else "create"
+            actions.append(_add(project, record, known, desired, wanted, "enable" if exists else "create", recreate))
             exists = True
-            data = {"diff_key": diff_key, "then": then, "title": new_title}
-            if known is not None and not recreate:
-                data.update(key_id=known["id"], key_text=known["key"])
-            if record is not None:
-                data["remove_id"] = record["id"]
-                actions.append(Action("recreate", project, view(record),
-                                      dict(wanted, can_push=desired.can_push_on(project)), data=data,
-                                      note="GitLab cannot change expires_at: the key is removed and added again"))
-            else:
-                actions.append(Action(then, project, None, dict(wanted, can_push=desired.can_push_on(project)),
-                                      data=data))
         else:
-            changes = {}
-            if record["can_push"] != desired.can_push_on(project):
-                changes["can_push"] = desired.can_push_on(project)
-            if project == title_on:
-                changes["title"] = desired.title
-            if changes:
-                actions.append(Action("update", project, view(record), view(record, **changes),
-                                      data={"diff_key": diff_key, "key_id": record["id"], "changes": changes}))
+            actions.extend(_update(project, record, desired, wanted["fingerprint_sha256"], title_on))
         actions.extend(_purge(project, current[project], desired))
-    return Plan(actions, notes, key_id=known["id"] if known is not None and not recreate else None)
+    return Plan(actions, notes, context={"key_id": known["id"] if known is not None and not recreate else None})
+
+
+def _holders(current, fingerprint):
+    """``[(project, record)]`` of the task's projects that have the key, in task order."""
+    holders = []
+    for project, keys in current.items():
+        found = next((record for record in keys if record["fingerprint_sha256"] == fingerprint), None)
+        if found is not None:
+            holders.append((project, found))
+    return holders
+
+
+def _expiry_differs(known, desired, notes):
+    """Whether the key must be removed and added again for a new expiry (else a note says why not)."""
+    if known is None or desired.expires_at is None or same_moment(known["expires_at"], desired.expires_at):
+        return False
+    if desired.recreate:
+        return True
+    notes.append(f"deploy key SHA256:{desired.fingerprint} expires at {known['expires_at'] or 'never'}, not "
+                 f"{format_time(desired.expires_at)}, and GitLab cannot change a key's expiry; set recreate: true "
+                 "to remove and add it again with the new expiry")
+    return False
+
+
+def _rename_on(known, holders, desired, is_admin, notes):
+    """The one project whose PUT renames the key (the title belongs to the key), or ``None``."""
+    if known is None or desired.title is None or known["title"] == desired.title:
+        return None
+    if is_admin or len(holders) == 1:
+        return holders[0][0]
+    notes.append(f"GitLab kept title {known['title']!r} of deploy key SHA256:{desired.fingerprint}: the key is used "
+                 f"in {len(holders)} projects and only an admin can rename it")
+    return None
+
+
+def _wanted_view(known, desired, recreate, title_on):
+    if known is None or recreate:
+        title = desired.title or (known["title"] if known is not None else None) or desired.create_title()
+    else:
+        title = desired.title if title_on is not None else known["title"]
+    expires_at = format_time(desired.expires_at) if desired.expires_at else (known["expires_at"] if known else None)
+    return {"id": known["id"] if known is not None and not recreate else None, "title": title,
+            "fingerprint_sha256": f"SHA256:{desired.fingerprint}", "can_push": desired.can_push,
+            "expires_at": expires_at}
+
+
+def _add(project, record, known, desired, wanted, then, recreate):
+    """A ``create``/``enable`` of the key on ``project``, or a ``recreate`` where it is (``record``)."""
+    after = dict(wanted, can_push=desired.can_push_on(project))
+    data = {"diff_key": wanted["fingerprint_sha256"], "then": then, "title": wanted["title"]}
+    if known is not None and not recreate:
+        data.update(key_id=known["id"], key_text=known["key"])
+    if record is None:
+        return Action(then, project, None, after, data=data)
+    data["remove_id"] = record["id"]
+    return Action("recreate", project, view(record), after, data=data,
+                  note="GitLab cannot change expires_at: the key is removed and added again")
+
+
+def _update(project, record, desired, diff_key, title_on):
+    changes = {}
+    if record["can_push"] != desired.can_push_on(project):
+        changes["can_push"] = desired.can_push_on(project)
+    if project == title_on:
+        changes["title"] = desired.title
+    if not changes:
+        return []
+    return [Action("update", project, view(record), view(record, **changes),
+                   data={"diff_key": diff_key, "key_id": record["id"], "changes": changes})]
 
 
 def _plan_absent(current, desired):
@@ -304,8 +316,8 @@ def _plan_absent(current, desired):
         elif desired.title is not None:
             doomed = [record for record in keys if record["title"] == desired.title]
             if len(doomed) > 1:
-                notes.append("%d deploy keys on %s are titled %r; all of them are removed"
-                             % (len(doomed), project, desired.title))
+                notes.append(f"{len(doomed)} deploy keys on {label(project)} are titled {desired.title!r}; all of "
+                             "them are removed")
         else:
             doomed = []
         for record in doomed:
@@ -322,20 +334,20 @@ def _purge(project, keys, desired):
             continue
         pattern = next((p for p in desired.purge_titles if fnmatch.fnmatchcase(record["title"] or "", p)), None)
         if pattern is not None:
-            doomed.append(_delete(project, record, note="title matches purge_titles %r" % pattern))
+            doomed.append(_delete(project, record, note=f"title matches purge_titles {pattern!r}"))
     return doomed
 
 
 def _delete(project, record, note=None):
     return Action("delete", project, view(record), None, note=note,
-                  data={"diff_key": "SHA256:%s" % record["fingerprint_sha256"], "key_id": record["id"]})
+                  data={"diff_key": f"SHA256:{record['fingerprint_sha256']}", "key_id": record["id"]})
 
 
 def key_summary(current, actions, desired):
     """The declared key after the plan (``state: present``): id, title, fingerprint, expiry, projects."""
     if desired.state != "present":
         return None
-    diff_key = "SHA256:%s" % desired.fingerprint
+    diff_key = f"SHA256:{desired.fingerprint}"
     state = {}
     for keys in current.values():
         found = match_deploy_key(keys, fingerprint=desired.fingerprint)
@@ -349,7 +361,7 @@ def key_summary(current, actions, desired):
     state.pop("can_push", None)
     state.setdefault("id", None)
     state.setdefault("key", desired.key.text)
-    state["projects"] = [{"project": project, "can_push": desired.can_push_on(project)} for project in current]
+    state["projects"] = [{"project": label(project), "can_push": desired.can_push_on(project)} for project in current]
     return state
 
 
@@ -363,17 +375,15 @@ def inventory(current, now):
         for record in keys:
             entry = entries.get(record["fingerprint_sha256"])
             if entry is None:
-                created = parse_expires_at(record["created_at"], option="created_at") if record["created_at"] else None
-                expires = parse_expires_at(record["expires_at"]) if record["expires_at"] else None
                 entry = entries[record["fingerprint_sha256"]] = {
                     "id": record["id"],
                     "title": record["title"],
                     "key": record["key"],
-                    "fingerprint_sha256": "SHA256:%s" % record["fingerprint_sha256"],
+                    "fingerprint_sha256": f"SHA256:{record['fingerprint_sha256']}",
                     "created_at": record["created_at"],
                     "expires_at": record["expires_at"],
-                    "expired": expires is not None and expires <= now,
-                    "age_days": (now - created).days if created else None,
+                    "expired": has_expired(record["expires_at"], now),
+                    "age_days": age_days(record["created_at"], now),
                     "projects": [],
                 }
             if project is not None:

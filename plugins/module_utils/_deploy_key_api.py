@@ -4,200 +4,280 @@
 
 # PRIVATE to the collection: may change at any time.
 
-"""Deploy keys: the read and apply steps around the pure plan in ``_deploy_key``.
+"""Deploy keys: the ``deploy_key`` and ``deploy_key_info`` operations, read and apply.
 
-Read costs one list request per project. Apply runs in three phases so that
-the successor always exists before anything is removed:
+The pure part (records, matching, plan) is ``_deploy_key.py``. Read costs one
+list request per project (``GET /projects/:id/deploy_keys``). Apply runs in
+three phases so that the successor always exists before anything is removed:
 
 1. ``recreate`` removals (only with ``recreate: true``);
 2. the one ``create`` (a new key must exist before siblings can link it);
 3. per project, concurrently: link (``enable``), ``update``, then deletes
    (``state: absent`` and ``purge_titles``). A project whose link fails keeps
    its old keys.
+
+Endpoints: lib/api/deploy_keys.rb (project keys, ``enable``, the admin
+``GET /deploy_keys``) and lib/api/users.rb (``/users/:id/project_deploy_keys``).
 """
 
 from __future__ import annotations
 
 import threading
 
-from ansible_collections.runnercreds.gitlab.plugins.module_utils._client import failure_summary, Outcome
+from ansible_collections.runnercreds.gitlab.plugins.module_utils._client import Outcome, raise_failures
 from ansible_collections.runnercreds.gitlab.plugins.module_utils._deploy_key import (
-    find_project_deploy_keys,
-    iso_utc,
+    desired_from_params,
+    inventory,
     key_record,
+    key_summary,
     match_deploy_key,
+    plan as plan_keys,
+    project_entries,
+    title_check_needs_admin,
 )
-from ansible_collections.runnercreds.gitlab.plugins.module_utils._errors import GitlabModuleError
+from ansible_collections.runnercreds.gitlab.plugins.module_utils._errors import GitlabModuleError, TargetFailures
+from ansible_collections.runnercreds.gitlab.plugins.module_utils._keys import parse_public_key
+from ansible_collections.runnercreds.gitlab.plugins.module_utils._plan import Plan, label
+from ansible_collections.runnercreds.gitlab.plugins.module_utils._runner import Operation
+from ansible_collections.runnercreds.gitlab.plugins.module_utils._time import format_time, utcnow
 
 
-def read(client, projects, module_name="deploy_key"):
-    """{project: [records]} in task order; fails before any write if one project cannot be read."""
-    outcomes = client.map(projects, lambda project: find_project_deploy_keys(client, project),
-                          action="list deploy keys")
-    error = failure_summary(outcomes, "%s: reading deploy keys" % module_name)
-    if error is not None:
-        raise error
-    return {outcome.target: outcome.value for outcome in outcomes}
+def read_deploy_keys(client, targets, step: str = "reading deploy keys") -> dict:
+    """``{target: [records]}`` in task order; fails naming every unreadable project, before any write."""
+    return client.map_all(step, targets, lambda target: project_deploy_keys(client, target))
 
 
-def current_user(client):
-    """``GET /user`` (one request): ``id``, ``username`` and, for admins, ``is_admin``."""
-    return client.call("read the token's user", None, client.gl.http_get, "/user")
+def project_deploy_keys(client, target) -> list:
+    """Every deploy key enabled on one project, as :func:`key_record` dicts (one request, 100 a page)."""
+    return [key_record(item) for item in client.list(target.path("deploy_keys"), "list deploy keys", target)]
 
 
-class Applier:
-    """Applies one plan; remembers what changed so a failure can say so."""
+class DeployKeyOperation(Operation):
+    module_name = "deploy_key"
+    argument_spec = dict(
+        projects=dict(type="list", elements="raw", required=True, aliases=["project"]),
+        key=dict(type="str", no_log=False),
+        title=dict(type="str"),
+        can_push=dict(type="bool", default=False),
+        expires_at=dict(type="str"),
+        recreate=dict(type="bool", default=False),
+        purge_titles=dict(type="list", elements="str", default=[], no_log=False),
+        state=dict(type="str", default="present", choices=["present", "absent"]),
+    )
+    module_rules = dict(required_if=[("state", "present", ["key"])])
 
-    def __init__(self, client, desired):
+    desired = None
+    current = None
+
+    def validate(self) -> None:
+        self.desired = desired_from_params(self.params)
+
+    def target_entries(self) -> list:
+        return project_entries(self.params["projects"])
+
+    def read(self, client, targets):
+        self.desired.can_push_by_project = {target: target.settings["can_push"] for target in targets
+                                            if target.settings.get("can_push") is not None}
+        current = read_deploy_keys(client, targets)
+        is_admin = None
+        if title_check_needs_admin(current, self.desired):
+            is_admin = bool(client.current_user().get("is_admin"))
+        return current, is_admin
+
+    def plan(self, current):
+        self.current, is_admin = current
+        return plan_keys(self.current, self.desired, is_admin=is_admin)
+
+    def apply(self, client, the_plan, journal) -> None:
+        applier = KeyApplier(client, self.desired, journal, total=len(the_plan.by_target()))
+        applier.run(the_plan.actions)
+        the_plan.notes.extend(applier.notes)
+
+    def result(self, the_plan) -> dict:
+        result = {"notes": list(the_plan.notes)}
+        if self.desired.state == "present":
+            result["deploy_key"] = key_summary(self.current, the_plan.actions, self.desired)
+        return result
+
+
+class DeployKeyInfoOperation(Operation):
+    module_name = "deploy_key_info"
+    argument_spec = dict(
+        projects=dict(type="list", elements="raw", aliases=["project"]),
+        fingerprint=dict(type="str"),
+        key=dict(type="str", no_log=False),
+        title=dict(type="str"),
+    )
+
+    key = None
+
+    def validate(self) -> None:
+        if self.params["key"] is not None:
+            self.key = parse_public_key(self.params["key"])
+
+    def read(self, client, targets):
+        if targets:
+            return read_deploy_keys(client, targets)
+        return instance_deploy_keys(client)
+
+    def plan(self, current):
+        params = self.params
+        if self.key is not None or params["fingerprint"] or params["title"]:
+            current = {target: match_deploy_key(keys, key=self.key, fingerprint=params["fingerprint"],
+                                                title=params["title"])
+                       for target, keys in current.items()}
+        labelled = {label(target): keys for target, keys in current.items()}
+        return Plan(context={"deploy_keys": inventory(labelled, utcnow())})
+
+    def result(self, the_plan) -> dict:
+        return {"deploy_keys": the_plan.context["deploy_keys"]}
+
+
+def instance_deploy_keys(client) -> dict:
+    """Admin only: every deploy key with the projects it is enabled on (``GET /deploy_keys``).
+
+    ``{project path: [records]}``; the key ``None`` holds keys enabled nowhere.
+    """
+    items = client.list("/deploy_keys", "list the instance's deploy keys (administrators only)")
+    current: dict = {}
+    for item in items:
+        for access, can_push in (("projects_with_write_access", True), ("projects_with_readonly_access", False)):
+            for project in item.get(access) or []:
+                current.setdefault(project["path_with_namespace"], []).append(key_record(dict(item, can_push=can_push)))
+        if not item.get("projects_with_write_access") and not item.get("projects_with_readonly_access"):
+            current.setdefault(None, []).append(key_record(item))
+    return current
+
+
+class KeyApplier:
+    """Applies one deploy-key plan, recording each accepted write in the journal."""
+
+    def __init__(self, client, desired, journal, total: int) -> None:
         self.client = client
         self.desired = desired
-        self.changed = []  # projects, in the order they changed
-        self.notes = []
+        self.journal = journal
+        self.total = total  # projects with actions: what a failure counts against
+        self.notes: list = []
         self.key = None  # the declared key's record as GitLab answered it
         self._lock = threading.Lock()
 
-    def _changed(self, project):
-        with self._lock:
-            if project not in self.changed:
-                self.changed.append(project)
-
-    def _note(self, text):
-        with self._lock:
-            self.notes.append(text)
-
-    def run(self, actions):
-        by_project = {}
+    def run(self, actions) -> None:
+        by_target: dict = {}
         for action in actions:
-            by_project.setdefault(action.target, []).append(action)
-
-        removals = [a for a in actions if a.kind == "recreate"]
+            by_target.setdefault(action.target, []).append(action)
+        removals = [action for action in actions if action.kind == "recreate"]
         if removals:
-            self._phase(removals, lambda a: self._remove(a.target, a.data["remove_id"]), "remove the key to recreate it")
-
-        first = next((a for a in actions if a.data.get("then") == "create"), None)
+            outcomes = self.client.map(removals, lambda a: self._remove(a.target, a.data["remove_id"]))
+            raise_failures("removing the key to add it again",
+                           [Outcome(o.target.target, o.value, o.error) for o in outcomes], total=self.total)
+        first = next((action for action in actions if action.data.get("then") == "create"), None)
         if first is not None:
-            outcome = self._outcome(first.target, lambda: self._create(first))
+            outcome = self.client.map([first], self._create)[0]
             if not outcome.ok:
-                waiting = [Outcome(p, error=GitlabModuleError("not attempted: the key could not be added on %s"
-                                                              % first.target))
-                           for p in by_project if p != first.target]
-                raise failure_summary([outcome] + waiting, "deploy_key", self.changed)
+                waiting = [target for target in by_target if target is not first.target]
+                raise TargetFailures("adding the deploy key", {first.target: outcome.error}, total=self.total,
+                                     not_attempted=waiting)
+        rest = {target: [a for a in items if a is not first] for target, items in by_target.items()}
+        rest = {target: items for target, items in rest.items() if items}
+        outcomes = self.client.map(list(rest), lambda target: self._project(rest[target]))
+        raise_failures("changing deploy keys", outcomes, total=self.total)
 
-        rest = {project: [a for a in items if a is not first] for project, items in by_project.items()}
-        rest = {project: items for project, items in rest.items() if items}
-        outcomes = self.client.map(list(rest), lambda project: self._project(rest[project]),
-                                   action="change deploy keys")
-        error = failure_summary(outcomes, "deploy_key", self.changed)
-        if error is not None:
-            raise error
-
-    def _outcome(self, target, work):
-        return self.client.map([target], lambda _target: work(), action="change deploy keys")[0]
-
-    def _phase(self, actions, work, action):
-        outcomes = self.client.map(actions, work, action=action)
-        named = [Outcome(o.target.target, o.value, o.error) for o in outcomes]
-        error = failure_summary(named, "deploy_key", self.changed)
-        if error is not None:
-            raise error
-
-    def _project(self, actions):
+    def _project(self, actions) -> None:
         # In order: link/update first, deletes last (successor-first); a failure stops this project.
         for action in actions:
             if action.kind == "delete":
-                self._remove(action.target, action.data["key_id"])
+                self._remove(action.target, action.data["key_id"], what="delete")
             elif action.kind == "update":
                 self._update(action)
             else:
                 self._link(action)
 
-    # --- single requests --------------------------------------------------
+    def _remove(self, target, key_id, what="remove to add again"):
+        # Already gone counts as done: a DELETE retried after a lost answer meets 404.
+        if self.client.delete(target.path("deploy_keys", key_id), f"remove deploy key {key_id}", target,
+                              missing_ok=True):
+            self.journal.record(target, what)
+        return target
 
-    def _keys(self, project):
-        return self.client.project(project).keys
+    def _payload(self, target, title, key_text) -> dict:
+        payload = {"title": title, "key": key_text, "can_push": self.desired.can_push_on(target)}
+        if self.desired.expires_at is not None:
+            payload["expires_at"] = format_time(self.desired.expires_at)
+        return payload
 
-    def _remove(self, project, key_id):
-        self.client.call("remove deploy key %s" % key_id, project, self._keys(project).delete, key_id)
-        self._changed(project)
-
-    def _create(self, action):
-        project = action.target
-        desired = self.desired
-        payload = {"title": action.data["title"], "key": desired.key.text, "can_push": desired.can_push_on(project)}
-        if desired.expires_at is not None:
-            payload["expires_at"] = iso_utc(desired.expires_at)
+    def _create(self, action) -> None:
+        target = action.target
+        payload = self._payload(target, action.data["title"], self.desired.key.text)
         try:
-            created = self.client.call("add the deploy key", project, self._keys(project).create, payload)
+            record = key_record(self.client.create(target.path("deploy_keys"), "add the deploy key", target, payload))
         except GitlabModuleError as exc:
-            if exc.status == 400 and "has already been taken" in (exc.msg or ""):
-                record = self._link_elsewhere(project)
-            else:
+            if exc.status != 400 or "has already been taken" not in (exc.msg or ""):
                 raise
-        else:
-            record = key_record(created.asdict())
-        self._changed(project)
-        self._check_linked(project, record)
+            record = self._link_elsewhere(target)
+        self.journal.record(target, "create")
+        self._check_linked(target, record)
         if record["title"] != action.data["title"]:
             action.after["title"] = record["title"]
-            self._note("GitLab linked deploy key SHA256:%s that it already had under the title %r and kept that "
-                       "title" % (self.desired.fingerprint, record["title"]))
+            self._note(f"GitLab linked deploy key SHA256:{self.desired.fingerprint} that it already had under the "
+                       f"title {record['title']!r} and kept that title")
         self.key = record
         action.after["id"] = record["id"]
 
-    def _link(self, action):
-        project = action.target
+    def _link(self, action) -> None:
+        target = action.target
         key_text = action.data.get("key_text") or self.key["key"]
-        payload = {"title": action.data["title"], "key": key_text, "can_push": self.desired.can_push_on(project)}
-        created = self.client.call("enable the deploy key", project, self._keys(project).create, payload)
-        record = key_record(created.asdict())
-        self._changed(project)
-        self._check_linked(project, record)
+        payload = self._payload(target, action.data["title"], key_text)
+        record = key_record(self.client.create(target.path("deploy_keys"), "enable the deploy key", target, payload))
+        self.journal.record(target, action.kind)
+        self._check_linked(target, record)
         action.after["id"] = record["id"]
-        if self.key is None:
-            with self._lock:
-                self.key = self.key or record
+        with self._lock:
+            self.key = self.key or record
 
-    def _check_linked(self, project, record):
-        desired = self.desired
-        if record["fingerprint_sha256"] != desired.fingerprint:
+    def _check_linked(self, target, record) -> None:
+        if record["fingerprint_sha256"] != self.desired.fingerprint:
             raise GitlabModuleError(
-                "GitLab answered with key SHA256:%s instead of SHA256:%s; nothing else was done on %s"
-                % (record["fingerprint_sha256"], desired.fingerprint, project), project=project)
-        if desired.can_push_on(project) and not record["can_push"]:
-            self._put(project, record["id"], {"can_push": True})
+                f"GitLab answered with key SHA256:{record['fingerprint_sha256']} instead of "
+                f"SHA256:{self.desired.fingerprint}; nothing else was done on {target}", project=target)
+        if self.desired.can_push_on(target) and not record["can_push"]:
+            self._put(target, record["id"], {"can_push": True})
+            self.journal.record(target, "update")
             record["can_push"] = True
 
-    def _link_elsewhere(self, project):
+    def _link_elsewhere(self, target) -> dict:
         """The key exists but POST cannot see it by its text: find it by fingerprint and enable it by id."""
-        desired = self.desired
-        user = current_user(self.client)
-        path = "/deploy_keys" if user.get("is_admin") else "/users/%s/project_deploy_keys" % user["id"]
-        items = self.client.call("list the deploy keys this token can use", project,
-                                 self.client.gl.http_list, path, get_all=True, per_page=100)
-        found = match_deploy_key([key_record(item) for item in items], fingerprint=desired.fingerprint)
+        user = self.client.current_user()
+        path = "/deploy_keys" if user.get("is_admin") else f"/users/{user['id']}/project_deploy_keys"
+        items = self.client.list(path, "list the deploy keys this token can use", target)
+        found = match_deploy_key([key_record(item) for item in items], fingerprint=self.desired.fingerprint)
         if not found:
             raise GitlabModuleError(
-                "cannot add deploy key SHA256:%s on %s: GitLab already has this key where the token cannot see it "
-                "(another project's deploy key, or a user's personal SSH key), and GitLab keeps one key per "
-                "fingerprint. Ask a Maintainer of a project that has it to run this task, or use another key"
-                % (desired.fingerprint, project), project=project, status=400)
-        enabled = self.client.call("enable deploy key %s" % found[0]["id"], project,
-                                   self._keys(project).enable, found[0]["id"])
-        record = key_record(enabled)
-        record["can_push"] = False  # a new link is read-only (spec §2.7)
+                f"cannot add deploy key SHA256:{self.desired.fingerprint} on {target}: GitLab already has this key "
+                "where the token cannot see it (another project's deploy key, or a user's personal SSH key), and "
+                "GitLab keeps one key per fingerprint. Ask a Maintainer of a project that has it to run this task, "
+                "or use another key", project=target, status=400)
+        key_id = found[0]["id"]
+        record = key_record(self.client.create(target.path("deploy_keys", key_id, "enable"),
+                                               f"enable deploy key {key_id}", target))
+        # A new link is read-only: POST .../enable takes no can_push (lib/api/deploy_keys.rb).
+        record["can_push"] = False
         return record
 
-    def _update(self, action):
-        project = action.target
+    def _update(self, action) -> None:
+        target = action.target
         changes = action.data["changes"]
-        answer = self._put(project, action.data["key_id"], changes)
+        answer = self._put(target, action.data["key_id"], changes)
         if "title" in changes and answer.get("title") != changes["title"]:
             action.after["title"] = answer.get("title")
             action.data["ignored"] = set(changes) == {"title"}
-            self._note("GitLab kept title %r of deploy key SHA256:%s: the key is used in other projects and only "
-                       "an admin can rename it" % (answer.get("title"), self.desired.fingerprint))
+            self._note(f"GitLab kept title {answer.get('title')!r} of deploy key SHA256:{self.desired.fingerprint}: "
+                       "the key is used in other projects and only an admin can rename it")
         if not action.data.get("ignored"):
-            self._changed(project)
+            self.journal.record(target, "update")
 
-    def _put(self, project, key_id, changes):
-        return self.client.call("update deploy key %s" % key_id, project, self._keys(project).update, key_id, changes)
+    def _put(self, target, key_id, changes) -> dict:
+        return self.client.update(target.path("deploy_keys", key_id), changes, f"update deploy key {key_id}", target)
+
+    def _note(self, text: str) -> None:
+        with self._lock:
+            self.notes.append(text)

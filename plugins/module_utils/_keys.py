@@ -20,7 +20,7 @@ import hashlib
 import re
 import traceback
 
-from ansible_collections.runnercreds.gitlab.plugins.module_utils._errors import GitlabModuleError
+from ansible_collections.runnercreds.gitlab.plugins.module_utils._errors import GitlabModuleError, OptionError
 
 try:
     from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
@@ -47,7 +47,8 @@ MIN_RSA_BITS = 2048
 # Security-key types are not understood by cryptography; GitLab accepts them and
 # their blob starts with the type string, which is all we can check.
 _SK_TYPES = ("sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com")
-_PRIVATE_MARKERS = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----|PuTTY-User-Key-File", re.I)
+# Text that can only be private-key material (OpenSSH, PEM, PuTTY).
+PRIVATE_KEY_MARKER = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----|PuTTY-User-Key-File", re.I)
 
 
 class PublicKey:
@@ -94,46 +95,42 @@ def parse_public_key(text, option="key"):
     text, DSA keys, RSA keys under 2048 bits and unknown types.
     """
     if text is None or not str(text).strip():
-        raise GitlabModuleError("%s is empty: give an OpenSSH public key line such as 'ssh-ed25519 AAAA... comment'" % option)
+        raise OptionError(option, "is empty; give an OpenSSH public key line such as 'ssh-ed25519 AAAA... comment'")
     text = str(text).strip()
-    if _PRIVATE_MARKERS.search(text):
-        raise GitlabModuleError(
-            "%s holds a PRIVATE key; nothing was sent to GitLab. Pass the public key instead "
-            "(the .pub file, or 'ssh-keygen -y -f KEYFILE')" % option
-        )
+    if PRIVATE_KEY_MARKER.search(text):
+        raise OptionError(option, "holds a PRIVATE key; nothing was sent to GitLab. Pass the public key instead "
+                                  "(the .pub file, or 'ssh-keygen -y -f KEYFILE')")
     lines = [line for line in text.splitlines() if line.strip()]
     if len(lines) != 1:
-        raise GitlabModuleError("%s must be exactly one public key line, got %d lines" % (option, len(lines)))
+        raise OptionError(option, f"must be exactly one public key line, got {len(lines)} lines")
     parts = lines[0].split(None, 2)
     if len(parts) < 2:
-        raise GitlabModuleError("%s is not an OpenSSH public key: expected '<type> <base64> [comment]'" % option)
+        raise OptionError(option, "is not an OpenSSH public key: expected '<type> <base64> [comment]'")
     key_type, blob = parts[0], parts[1]
     comment = parts[2] if len(parts) > 2 else ""
     if key_type == "ssh-dss":
-        raise GitlabModuleError("%s is a DSA key, which is insecure and refused; use one of: %s" % (option, ACCEPTED_TEXT))
+        raise OptionError(option, f"is a DSA key, which is insecure and refused; use one of: {ACCEPTED_TEXT}")
     if key_type not in ACCEPTED_TYPES:
-        raise GitlabModuleError("%s has the unknown key type %r; use one of: %s" % (option, key_type, ACCEPTED_TEXT))
+        raise OptionError(option, f"has the unknown key type {key_type!r}; use one of: {ACCEPTED_TEXT}")
     try:
         raw = base64.b64decode(blob, validate=True)
     except (binascii.Error, ValueError):
-        raise GitlabModuleError("%s is not an OpenSSH public key: its base64 part does not decode" % option)
+        raise OptionError(option, "is not an OpenSSH public key: its base64 part does not decode") from None
     if not _blob_type_matches(raw, key_type):
-        raise GitlabModuleError("%s is malformed: the key blob is not a %s key" % (option, key_type))
+        raise OptionError(option, f"is malformed: the key blob is not a {key_type} key")
 
     bits = 256
     if key_type not in _SK_TYPES:
         if not HAS_CRYPTOGRAPHY:
-            raise GitlabModuleError("the cryptography Python package is required on the controller: %s" % CRYPTOGRAPHY_IMPORT_ERROR)
+            raise GitlabModuleError(f"the cryptography Python package is required on the controller: {CRYPTOGRAPHY_IMPORT_ERROR}")
         try:
-            loaded = load_ssh_public_key(("%s %s" % (key_type, blob)).encode("ascii"))
+            loaded = load_ssh_public_key(f"{key_type} {blob}".encode("ascii"))
         except (ValueError, TypeError) as exc:
-            raise GitlabModuleError("%s is malformed: %s" % (option, exc))
+            raise OptionError(option, f"is malformed: {exc}") from None
         bits = _key_bits(loaded)
         if key_type == "ssh-rsa" and bits < MIN_RSA_BITS:
-            raise GitlabModuleError(
-                "%s is a %d-bit RSA key; RSA keys need at least %d bits. Generate an ed25519 key "
-                "('ssh-keygen -t ed25519') or a 4096-bit RSA key" % (option, bits, MIN_RSA_BITS)
-            )
+            raise OptionError(option, f"is a {bits}-bit RSA key; RSA keys need at least {MIN_RSA_BITS} bits. Generate "
+                                      "an ed25519 key ('ssh-keygen -t ed25519') or a 4096-bit RSA key")
     return PublicKey(key_type, blob, comment, bits)
 
 

@@ -4,66 +4,40 @@
 
 # PRIVATE to the collection: may change at any time.
 
-"""Protected tags: access levels, GitLab's wildcard matcher, the pure plan, read and apply.
+"""Protected tags: GitLab's wildcard matcher, the task's input, the pure plan.
 
+Nothing here talks to GitLab (``_protected_tag_api.py`` reads and applies).
 A protection is identified by its name pattern (``v*``, ``release-1.0``).
 Its settings are a *set* of access entries, each a ``(kind, id)`` pair with
 GitLab's own field names as kinds: ``access_level`` (a role: 0, 30, 40, 60),
 ``deploy_key_id``, ``user_id`` and ``group_id``. Sets make comparison
 order-insensitive; :func:`desired_entries` applies GitLab's defaulting
-(role 40 unless a deploy key is allowed) so a re-run does not churn.
+(role 40 unless something else is allowed) so a re-run does not churn.
 
-GitLab has no update for protected tags (spec §4.2): a change is an
-unprotect followed at once by a protect. :func:`apply_project` keeps that
-window to those two requests and, if the protect fails, protects the tag
-again with its old settings and reports both errors.
-
-Everything but the ``read_*``, ``find_*`` and ``apply_*`` functions is pure.
+GitLab has no update for protected tags (lib/api/protected_tags.rb has no
+PUT or PATCH route): a change is an unprotect followed by a protect.
 """
 
 from __future__ import annotations
 
 import re
 
-from ansible_collections.runnercreds.gitlab.plugins.module_utils._deploy_key import (
-    find_project_deploy_keys,
-    match_deploy_key,
+from ansible_collections.runnercreds.gitlab.plugins.module_utils._access_levels import (
+    DEFAULT_CREATE_LEVEL,
+    NO_ONE,
+    access_level_name,
+    parse_access_level,
 )
-from ansible_collections.runnercreds.gitlab.plugins.module_utils._errors import GitlabModuleError
+from ansible_collections.runnercreds.gitlab.plugins.module_utils._deploy_key import match_deploy_key
+from ansible_collections.runnercreds.gitlab.plugins.module_utils._errors import GitlabModuleError, OptionError
 from ansible_collections.runnercreds.gitlab.plugins.module_utils._keys import parse_public_key
-from ansible_collections.runnercreds.gitlab.plugins.module_utils._plan import Action
-
-
-# --- access levels ------------------------------------------------------------
-
-ACCESS_LEVELS = {"no_one": 0, "developer": 30, "maintainer": 40, "admin": 60}
-LEVEL_NAMES = {level: name for name, level in ACCESS_LEVELS.items()}
-# GitLab's access_level_description for role rows (spec §4.1).
-LEVEL_DESCRIPTIONS = {0: "No one", 30: "Developers + Maintainers", 40: "Maintainers", 60: "Instance admins"}
-DEFAULT_LEVEL = 40  # GitLab's create_access_level default (Maintainer)
+from ansible_collections.runnercreds.gitlab.plugins.module_utils._plan import Action, Plan
 
 KINDS = ("access_level", "deploy_key_id", "user_id", "group_id")
 _LABEL_FIELD = {"deploy_key_id": "deploy_key", "user_id": "user", "group_id": "group"}
 
 
-def parse_access_level(value, option="create_access_level"):
-    """A level given by name (``no_one``, ``developer``, ``maintainer``, ``admin``) or number -> int."""
-    text = str(value).strip().lower().replace(" ", "_").replace("-", "_")
-    if text in ACCESS_LEVELS:
-        return ACCESS_LEVELS[text]
-    if text.lstrip("-").isdigit() and int(text) in LEVEL_NAMES:
-        return int(text)
-    raise GitlabModuleError(
-        "%s must be one of %s (or GitLab's numbers %s), got %r"
-        % (option, ", ".join(ACCESS_LEVELS), ", ".join(str(n) for n in sorted(LEVEL_NAMES)), value)
-    )
-
-
-def access_level_name(level):
-    return LEVEL_NAMES.get(level, str(level))
-
-
-# --- GitLab's wildcard matcher (spec §4.3) ----------------------------------------
+# --- GitLab's wildcard matcher (lib/gitlab/ref_matcher.rb) ----------------------------
 
 def pattern_regex(pattern):
     """``*`` matches any characters (``/`` and nothing included); everything else is literal."""
@@ -128,7 +102,7 @@ def desired_entries(create_access_level=None, allowed=()):
     if create_access_level is not None:
         entries.add(("access_level", create_access_level))
     if not entries:
-        entries.add(("access_level", DEFAULT_LEVEL))
+        entries.add(("access_level", DEFAULT_CREATE_LEVEL))
     return frozenset(entries)
 
 
@@ -191,10 +165,46 @@ class Protection:
         return {"name": self.name, "create_access_levels": view_entries(self.entries, self.labels)}
 
     def __repr__(self):
-        return "Protection(%r, %r)" % (self.name, sorted(self.entries, key=_sort_key))
+        return f"Protection({self.name!r}, {sorted(self.entries, key=_sort_key)!r})"
 
 
 # --- the task's input, validated before any request ---------------------------------
+
+class TagTask:
+    """The protected_tag task's input, validated before any request."""
+
+    def __init__(self, params: dict) -> None:
+        self.specs = self._specs(params)
+        names = [spec.name for spec in self.specs]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise OptionError("tags", f"declares {', '.join(duplicates)} more than once; give each pattern once")
+        self.branch_names = [b.strip() for b in params["branch_names"]] if params["branch_names"] is not None else None
+        self.guard = params["block_branch_names"] or self.branch_names is not None
+        self.state = params["state"]
+        self.purge = params["purge"]
+        if self.purge and self.state == "absent":
+            raise OptionError("purge", "works with state=present only: it keeps what the task declares and removes "
+                                       "the rest")
+        if not self.specs and not self.guard and not self.purge:
+            raise OptionError("name", "is not set, nor tags, block_branch_names or branch_names: nothing to do")
+        if not params["projects"]:
+            raise OptionError("projects", "is empty; give at least one project id or full path")
+        allowed = [entry for spec in self.specs for entry in spec.allowed] if self.state == "present" else []
+        self.usernames = sorted({value for kind, value in allowed if kind == "user"})
+        self.groups = sorted({value for kind, value in allowed if kind == "group"})
+        self.key_refs = list({value.text: value for kind, value in allowed if kind == "deploy_key"}.values())
+
+    @staticmethod
+    def _specs(params: dict) -> list:
+        if params["tags"] is not None:
+            return [parse_tag_spec(item, f"tags[{i}]") for i, item in enumerate(params["tags"])]
+        if params["name"] is not None:
+            return [parse_tag_spec(params)]
+        if params["create_access_level"] is not None or params["allowed_to_create"]:
+            raise OptionError("create_access_level and allowed_to_create", "need name: the tag pattern they apply to")
+        return []
+
 
 class DeployKeyRef:
     """How the task names a deploy key: a public key line, a SHA256 fingerprint or a title."""
@@ -205,7 +215,7 @@ class DeployKeyRef:
         self.text = str(text).strip()
         self.key = self.fingerprint = self.title = None
         if not self.text:
-            raise GitlabModuleError("%s is empty: give the deploy key's title, public key or SHA256 fingerprint" % option)
+            raise OptionError(option, "is empty; give the deploy key's title, public key or SHA256 fingerprint")
         if self.text.upper().startswith("SHA256:"):
             self.fingerprint = self.text
         elif self._looks_like_key():
@@ -221,7 +231,7 @@ class DeployKeyRef:
 
     def describe(self):
         if self.key is not None:
-            return "SHA256:%s" % self.key.fingerprint_sha256
+            return f"SHA256:{self.key.fingerprint_sha256}"
         return self.fingerprint or self.title
 
 
@@ -246,28 +256,26 @@ def parse_tag_spec(item, option=None):
 
     ``option`` names where it came from (``tags[2]``); ``None`` for the top-level options.
     """
-    prefix = "%s." % option if option else ""
+    prefix = f"{option}." if option else ""
     name = (item.get("name") or "").strip()
     if not name:
-        raise GitlabModuleError("%sname is required: a tag name or a wildcard pattern such as v*" % prefix)
+        raise OptionError(f"{prefix}name", "is required: a tag name or a wildcard pattern such as v*")
     level = None
     if item.get("create_access_level") is not None:
-        level = parse_access_level(item["create_access_level"], "%screate_access_level" % prefix)
+        level = parse_access_level(item["create_access_level"], f"{prefix}create_access_level")
     allowed = []
     for index, entry in enumerate(item.get("allowed_to_create") or ()):
-        where = "%sallowed_to_create[%d]" % (prefix, index)
+        where = f"{prefix}allowed_to_create[{index}]"
         given = [kind for kind in ("access_level", "deploy_key", "user", "group") if entry.get(kind) not in (None, "")]
         if len(given) != 1:
-            raise GitlabModuleError(
-                "%s must name exactly one of access_level, deploy_key, user or group, got %s"
-                % (where, ", ".join(given) or "none")
-            )
+            raise OptionError(where, "must name exactly one of access_level, deploy_key, user or group, got "
+                              + (", ".join(given) or "none"))
         kind = given[0]
         value = entry[kind]
         if kind == "access_level":
-            value = parse_access_level(value, "%s.access_level" % where)
+            value = parse_access_level(value, f"{where}.access_level")
         elif kind == "deploy_key":
-            value = DeployKeyRef(value, "%s.deploy_key" % where)
+            value = DeployKeyRef(value, f"{where}.deploy_key")
         else:
             value = str(value).strip().strip("/") if kind == "group" else str(value).strip()
         allowed.append((kind, value))
@@ -286,7 +294,7 @@ def guard_specs(branch_names, declared):
         if branch in taken or branch in seen:
             continue
         seen.add(branch)
-        specs.append(TagSpec(branch, ACCESS_LEVELS["no_one"], guard=True))
+        specs.append(TagSpec(branch, NO_ONE, guard=True))
     return specs
 
 
@@ -294,7 +302,8 @@ def resolve_deploy_keys(project, keys, refs):
     """``{ref.text: (id, title)}`` for each deploy key ref, from the project's keys (pure).
 
     The key must be enabled on the project with write access: GitLab refuses
-    a protected tag rule for a key without it (spec §4.2).
+    a protected tag rule for a key without it (app/models/protected_tag/create_access_level.rb,
+    the deploy key validations of app/models/concerns/protected_ref_deploy_key_access.rb).
     """
     found = {}
     for ref in refs:
@@ -302,32 +311,26 @@ def resolve_deploy_keys(project, keys, refs):
                                    title=_glob_literal(ref.title) if ref.title else None)
         if not matches:
             raise GitlabModuleError(
-                "deploy key %r is not enabled on %s; add it there first (runnercreds.gitlab.deploy_key "
-                "with can_push: true), then allow it to create tags" % (ref.describe(), project),
-                project=project,
-            )
+                f"deploy key {ref.describe()!r} is not enabled on {project}; add it there first "
+                "(runnercreds.gitlab.deploy_key with can_push: true), then allow it to create tags", project=project)
         if len(matches) > 1:
+            ids = ", ".join(str(m["id"]) for m in matches)
             raise GitlabModuleError(
-                "deploy key title %r matches %d keys on %s (ids %s); name the key by its public key or "
-                "SHA256 fingerprint instead" % (ref.title, len(matches), project,
-                                                ", ".join(str(m["id"]) for m in matches)),
-                project=project,
-            )
+                f"deploy key title {ref.title!r} matches {len(matches)} keys on {project} (ids {ids}); name the key "
+                "by its public key or SHA256 fingerprint instead", project=project)
         record = matches[0]
         if not record["can_push"]:
             raise GitlabModuleError(
-                "deploy key %r (id %s) is enabled on %s without write access, and GitLab allows only "
-                "keys with write access to create protected tags; set can_push: true on it "
-                "(runnercreds.gitlab.deploy_key)" % (ref.describe(), record["id"], project),
-                project=project,
-            )
+                f"deploy key {ref.describe()!r} (id {record['id']}) is enabled on {project} without write access, "
+                "and GitLab allows only keys with write access to create protected tags; set can_push: true on it "
+                "(runnercreds.gitlab.deploy_key)", project=project)
         found[ref.text] = (record["id"], record["title"])
     return found
 
 
 def _glob_literal(text):
     # match_deploy_key takes title globs; a title given here is matched exactly.
-    return "".join("[%s]" % char if char in "[]*?" else char for char in text)
+    return "".join(f"[{char}]" if char in "[]*?" else char for char in text)
 
 
 def resolve_spec(spec, users, groups, deploy_keys):
@@ -401,7 +404,7 @@ def plan(project, current, desired, absent=(), purge=False):
             if name not in wanted and name not in removed:
                 removed.add(name)
                 unprotects.append(_unprotect(project, have[name], note="not declared in the task (purge: true)"))
-    return protects + updates + unprotects
+    return Plan(protects + updates + unprotects)
 
 
 def _unprotect(project, protection, note=None):
@@ -418,115 +421,3 @@ def mismatch(protection_entries, answer):
     if stored == protection_entries:
         return None
     return view_entries(stored, labels)
-
-
-# --- read and apply (API) ---------------------------------------------------------
-
-def read_protected_tags(client, project_ref):
-    """Every protected tag of one project as plain dicts (one request, 100 a page)."""
-    project = client.project(project_ref)
-    items = client.call("list protected tags", project_ref, client.list_all, project.protectedtags)
-    return [item.asdict() for item in items]
-
-
-def read_branch_names(client, project_ref):
-    project = client.project(project_ref)
-    items = client.call("list branches", project_ref, client.list_all, project.branches)
-    return [item.name for item in items]
-
-
-def read_tag_names(client, project_ref):
-    project = client.project(project_ref)
-    items = client.call("list tags", project_ref, client.list_all, project.tags)
-    return [item.name for item in items]
-
-
-def read_deploy_keys(client, project_ref):
-    return find_project_deploy_keys(client, project_ref)
-
-
-def find_user_id(client, username):
-    """The id of the user ``username`` (one request); a clear error if there is none."""
-    users = client.call("look up user %s" % username, None, client.list_all, client.gl.users, username=username)
-    for user in users:
-        if user.username.lower() == username.lower():
-            return user.id
-    raise GitlabModuleError(
-        "allowed_to_create names user %r, and GitLab has no such user (or the token cannot see it); "
-        "check the username (not the display name)" % username
-    )
-
-
-def find_group(client, path):
-    """``(id, full_path)`` of a group (one request); a clear error if it does not exist."""
-    ref = int(path) if path.isdigit() else path
-    try:
-        group = client.call("look up group %s" % path, None, client.gl.groups.get, ref)
-    except GitlabModuleError as exc:
-        if exc.status == 404:
-            raise GitlabModuleError(
-                "allowed_to_create names group %r, and GitLab has no such group (or the token cannot "
-                "see it); give the group's full path, e.g. fleet/release-managers" % path, status=404,
-            )
-        raise
-    return group.id, group.full_path
-
-
-def apply_project(client, project_ref, actions, done, warnings):
-    """Apply one project's actions in order; append each finished one to ``done``.
-
-    An ``update`` is an unprotect followed at once by a protect; if the
-    protect fails, the old settings are protected again. Raises
-    :class:`GitlabModuleError` on the first failure; ``done`` then tells what
-    was applied before it.
-    """
-    project = client.project(project_ref)
-    manager = project.protectedtags
-    for action in actions:
-        name = action.data["diff_key"]
-        if action.kind == "protect":
-            answer = client.call("protect tag %s" % name, project_ref, manager.create, action.data["params"])
-            _check_answer(project_ref, action, answer, warnings)
-        elif action.kind == "unprotect":
-            client.call("unprotect tag %s" % name, project_ref, manager.delete, name)
-        else:
-            _replace(client, project_ref, manager, action, warnings)
-        done.append(action)
-
-
-def _replace(client, project_ref, manager, action, warnings):
-    name = action.data["diff_key"]
-    client.call("unprotect tag %s to update it" % name, project_ref, manager.delete, name)
-    try:
-        answer = client.call("protect tag %s with the new settings" % name, project_ref,
-                             manager.create, action.data["params"])
-    except GitlabModuleError as first:
-        try:
-            client.call("protect tag %s again with its old settings" % name, project_ref,
-                        manager.create, action.data["restore"])
-        except GitlabModuleError as second:
-            raise GitlabModuleError(
-                "%s. Restoring the old protection failed too: %s. Tag pattern %r is UNPROTECTED on %s: "
-                "re-run the task, or protect it again with %s"
-                % (first.msg, second.msg, name, project_ref, action.before["create_access_levels"]),
-                project=project_ref, status=first.status, response=first.response,
-            )
-        raise GitlabModuleError(
-            "%s. The old protection of %r was restored (%s), so nothing changed for that tag"
-            % (first.msg, name, action.before["create_access_levels"]),
-            project=project_ref, status=first.status, response=first.response,
-        )
-    _check_answer(project_ref, action, answer, warnings)
-
-
-def _check_answer(project_ref, action, answer, warnings):
-    stored = mismatch(action.data["entries"], answer.asdict() if hasattr(answer, "asdict") else answer)
-    if stored is None:
-        return
-    action.after = {"name": action.after["name"], "create_access_levels": stored}
-    warnings.append(
-        "GitLab protected tag %r on %s with %s, not the requested %s. GitLab Free ignores user and group "
-        "entries (they need Premium or Ultimate) and then allows Maintainers; the next run will try again "
-        "unless allowed_to_create is changed to what this GitLab supports"
-        % (action.data["diff_key"], project_ref, stored, view_entries(action.data["entries"], {}))
-    )

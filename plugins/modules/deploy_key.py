@@ -249,126 +249,12 @@ notes:
   elements: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.parsing.convert_bool import boolean
-
-from ansible_collections.runnercreds.gitlab.plugins.module_utils._client import GitlabClient, module_kwargs
-from ansible_collections.runnercreds.gitlab.plugins.module_utils._deploy_key import (
-    Desired,
-    key_summary,
-    parse_expires_at,
-    plan,
-    title_check_needs_admin,
-)
-from ansible_collections.runnercreds.gitlab.plugins.module_utils._deploy_key_api import Applier, current_user, read
-from ansible_collections.runnercreds.gitlab.plugins.module_utils._errors import GitlabModuleError
-from ansible_collections.runnercreds.gitlab.plugins.module_utils._keys import parse_public_key
-from ansible_collections.runnercreds.gitlab.plugins.module_utils._plan import diff_for
-
-
-def argument_spec():
-    return dict(
-        projects=dict(type="list", elements="raw", required=True, aliases=["project"]),
-        key=dict(type="str", no_log=False),
-        title=dict(type="str"),
-        can_push=dict(type="bool", default=False),
-        expires_at=dict(type="str"),
-        recreate=dict(type="bool", default=False),
-        purge_titles=dict(type="list", elements="str", default=[], no_log=False),
-        state=dict(type="str", default="present", choices=["present", "absent"]),
-    )
-
-
-def project_entries(projects):
-    """The ``projects`` option as (ordered unique refs, {ref: can_push}) for entries that set their own."""
-    refs, overrides = [], {}
-    for index, entry in enumerate(projects):
-        if isinstance(entry, dict):
-            unknown = sorted(set(entry) - {"project", "can_push"})
-            if unknown or "project" not in entry:
-                raise GitlabModuleError(
-                    "projects[%d] must be a project id or path, or a dictionary with 'project' and optionally "
-                    "'can_push'; got keys %s" % (index, ", ".join(sorted(entry)) or "none"))
-            ref = _ref(entry["project"])
-            if "can_push" in entry and entry["can_push"] is not None:
-                try:
-                    value = boolean(entry["can_push"], strict=True)
-                except TypeError:
-                    raise GitlabModuleError("projects[%d].can_push must be true or false, got %r"
-                                            % (index, entry["can_push"]))
-                if overrides.get(ref, value) != value:
-                    raise GitlabModuleError("projects lists %s twice with different can_push" % ref)
-                overrides[ref] = value
-        else:
-            ref = _ref(entry)
-        if ref not in refs:
-            refs.append(ref)
-    return refs, overrides
-
-
-def _ref(project):
-    return project.strip().strip("/") if isinstance(project, str) else project
-
-
-def desired_from(params):
-    """Validate everything before the first request."""
-    if not params["projects"]:
-        raise GitlabModuleError("projects is empty: give at least one project id or full path")
-    dummy, overrides = project_entries(params["projects"])
-    key = parse_public_key(params["key"]) if params["key"] is not None else None
-    if params["state"] == "absent" and key is None and not params["title"]:
-        raise GitlabModuleError("state=absent needs key or title to select the deploy key to remove")
-    return Desired(
-        state=params["state"],
-        key=key,
-        title=params["title"],
-        can_push=params["can_push"],
-        expires_at=parse_expires_at(params["expires_at"]),
-        purge_titles=params["purge_titles"],
-        recreate=params["recreate"],
-        can_push_by_project=overrides,
-    )
-
-
-def run(module):
-    desired = desired_from(module.params)
-    client = GitlabClient.from_params(module.params)
-    refs, dummy = project_entries(module.params["projects"])
-    current = read(client, refs)
-    is_admin = None
-    if title_check_needs_admin(current, desired):
-        is_admin = bool(current_user(client).get("is_admin"))
-    the_plan = plan(current, desired, is_admin=is_admin)
-    notes = list(the_plan.notes)
-    if the_plan.actions and not module.check_mode:
-        applier = Applier(client, desired)
-        applier.run(the_plan.actions)
-        notes.extend(applier.notes)
-    for note in notes:
-        module.warn(note)
-    actions = the_plan.actions
-    result = dict(
-        changed=any(not action.data.get("ignored") for action in actions),
-        actions=[action.as_dict() for action in actions],
-        notes=notes,
-    )
-    if desired.state == "present":
-        result["deploy_key"] = key_summary(current, actions, desired)
-    if module._diff:
-        result["diff"] = diff_for(actions)
-    return result
+from ansible_collections.runnercreds.gitlab.plugins.module_utils._deploy_key_api import DeployKeyOperation
+from ansible_collections.runnercreds.gitlab.plugins.module_utils._runner import run_operation
 
 
 def main():
-    module = AnsibleModule(
-        **module_kwargs(argument_spec(), required_if=[("state", "present", ["key"])]),
-        supports_check_mode=True,
-    )
-    try:
-        result = run(module)
-    except GitlabModuleError as e:
-        module.fail_json(**e.fail_kwargs())
-    module.exit_json(**result)
+    run_operation(DeployKeyOperation)
 
 
 if __name__ == "__main__":

@@ -136,67 +136,12 @@ deploy_keys:
         - {project: platform/web, can_push: false}
 """
 
-import datetime
-
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.runnercreds.gitlab.plugins.module_utils._client import GitlabClient, module_kwargs
-from ansible_collections.runnercreds.gitlab.plugins.module_utils._deploy_key import (
-    inventory,
-    key_record,
-    match_deploy_key,
-)
-from ansible_collections.runnercreds.gitlab.plugins.module_utils._deploy_key_api import read
-from ansible_collections.runnercreds.gitlab.plugins.module_utils._errors import GitlabModuleError
-from ansible_collections.runnercreds.gitlab.plugins.module_utils._keys import parse_public_key
-
-
-def argument_spec():
-    return dict(
-        projects=dict(type="list", elements="raw", aliases=["project"]),
-        fingerprint=dict(type="str"),
-        key=dict(type="str", no_log=False),
-        title=dict(type="str"),
-    )
-
-
-def instance_keys(client):
-    """Admin only: every deploy key with the projects it is enabled on (``GET /deploy_keys``)."""
-    items = client.call("list the instance's deploy keys (admin only)", None,
-                        client.gl.http_list, "/deploy_keys", get_all=True, per_page=100)
-    current = {}
-    for item in items:
-        for access, can_push in (("projects_with_write_access", True), ("projects_with_readonly_access", False)):
-            for project in item.get(access) or []:
-                record = key_record(dict(item, can_push=can_push))
-                current.setdefault(project["path_with_namespace"], []).append(record)
-        if not item.get("projects_with_write_access") and not item.get("projects_with_readonly_access"):
-            current.setdefault(None, []).append(key_record(item))
-    return current
-
-
-def run(module):
-    params = module.params
-    key = parse_public_key(params["key"]) if params["key"] is not None else None
-    client = GitlabClient.from_params(params)
-    if params["projects"]:
-        current = read(client, params["projects"], module_name="deploy_key_info")
-    else:
-        current = instance_keys(client)
-    if key is not None or params["fingerprint"] or params["title"]:
-        current = {project: match_deploy_key(keys, key=key, fingerprint=params["fingerprint"], title=params["title"])
-                   for project, keys in current.items()}
-    now = datetime.datetime.now(datetime.timezone.utc)
-    return dict(changed=False, deploy_keys=inventory(current, now))
+from ansible_collections.runnercreds.gitlab.plugins.module_utils._deploy_key_api import DeployKeyInfoOperation
+from ansible_collections.runnercreds.gitlab.plugins.module_utils._runner import run_operation
 
 
 def main():
-    module = AnsibleModule(**module_kwargs(argument_spec()), supports_check_mode=True)
-    try:
-        result = run(module)
-    except GitlabModuleError as e:
-        module.fail_json(**e.fail_kwargs())
-    module.exit_json(**result)
+    run_operation(DeployKeyInfoOperation)
 
 
 if __name__ == "__main__":

@@ -160,72 +160,12 @@ deploy_tokens:
       days_until_expiry: 1450
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.runnercreds.gitlab.plugins.module_utils._client import (
-    GitlabClient,
-    failure_summary,
-    module_kwargs,
-)
-from ansible_collections.runnercreds.gitlab.plugins.module_utils._deploy_token import (
-    days_until_expiry,
-    is_live,
-    read_tokens,
-    token_view,
-    utcnow,
-)
-from ansible_collections.runnercreds.gitlab.plugins.module_utils._errors import GitlabModuleError
-
-
-def inventory(kind, listed, now, name=None, active=None):
-    """Pure: ``[(target, [token_view...])]`` -> the documented entries."""
-    entries = []
-    for target, tokens in listed:
-        for token in tokens:
-            live = is_live(token, now)
-            if (name is not None and token["name"] != name) or (active is not None and live != active):
-                continue
-            entry = {kind: target}
-            entry.update(token)
-            entry.update(active=live, days_until_expiry=days_until_expiry(token, now))
-            entries.append(entry)
-    return entries
-
-
-def run(module):
-    params = module.params
-    client = GitlabClient.from_params(params)
-    if params["projects"] or params["groups"]:
-        kind = "project" if params["projects"] else "group"
-        targets = list(dict.fromkeys(params["projects"] or params["groups"]))
-        outcomes = client.map(targets, lambda target: read_tokens(client, kind, target), action="list deploy tokens")
-        error = failure_summary(outcomes, "Listing deploy tokens")
-        if error:
-            raise error
-        listed = [(o.target, o.value) for o in outcomes]
-    else:
-        kind = "project"
-        items = client.call("list the instance's deploy tokens (administrators only)", None,
-                            client.list_all, client.gl.deploytokens)
-        listed = [(None, [token_view(item.attributes) for item in items])]
-    return dict(changed=False,
-                deploy_tokens=inventory(kind, listed, utcnow(), name=params["name"], active=params["active"]))
+from ansible_collections.runnercreds.gitlab.plugins.module_utils._deploy_token_api import DeployTokenInfoOperation
+from ansible_collections.runnercreds.gitlab.plugins.module_utils._runner import run_operation
 
 
 def main():
-    spec = dict(
-        projects=dict(type="list", elements="str", aliases=["project"]),
-        groups=dict(type="list", elements="str", aliases=["group"]),
-        name=dict(type="str"),
-        active=dict(type="bool"),
-    )
-    module = AnsibleModule(**module_kwargs(spec, mutually_exclusive=[("projects", "groups")]),
-                           supports_check_mode=True)
-    try:
-        result = run(module)
-    except GitlabModuleError as e:
-        module.fail_json(**e.fail_kwargs())
-    module.exit_json(**result)
+    run_operation(DeployTokenInfoOperation)
 
 
 if __name__ == "__main__":

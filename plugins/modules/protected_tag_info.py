@@ -125,69 +125,12 @@ protected_tags:
       sample: [v1.0.0, v1.1.0]
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.runnercreds.gitlab.plugins.module_utils._client import (
-    GitlabClient,
-    failure_summary,
-    module_kwargs,
-)
-from ansible_collections.runnercreds.gitlab.plugins.module_utils._errors import GitlabModuleError
-from ansible_collections.runnercreds.gitlab.plugins.module_utils._protected_tag import (
-    Protection,
-    describe_levels,
-    matching_tags,
-    read_protected_tags,
-    read_tag_names,
-)
-
-ARGUMENT_SPEC = dict(
-    projects=dict(type="list", elements="str", required=True, aliases=["project"]),
-    name=dict(type="str"),
-    match_tags=dict(type="bool", default=True),
-)
-
-
-def run(module):
-    params = module.params
-    projects = list(dict.fromkeys(str(p).strip().strip("/") for p in params["projects"]))
-    if not projects or "" in projects:
-        raise GitlabModuleError("projects must list at least one project path or id, and no empty entry")
-    client = GitlabClient.from_params(params)
-
-    def read(project):
-        protected = [attrs for attrs in read_protected_tags(client, project)
-                     if params["name"] is None or attrs["name"] == params["name"]]
-        tags = read_tag_names(client, project) if params["match_tags"] and protected else []
-        items = []
-        for attrs in protected:
-            protection = Protection.from_gitlab(attrs)
-            item = {
-                "project": project,
-                "name": attrs["name"],
-                "create_access_levels": describe_levels(attrs.get("create_access_levels")),
-                "allowed_to_create": protection.view()["create_access_levels"],
-                "deploy_key_ids": sorted(ident for kind, ident in protection.entries if kind == "deploy_key_id"),
-            }
-            if params["match_tags"]:
-                item["matching_tags"] = matching_tags(attrs["name"], tags)
-            items.append(item)
-        return items
-
-    outcomes = client.map(projects, read, action="read protected tags")
-    error = failure_summary(outcomes, "protected_tag_info")
-    if error:
-        raise error
-    return dict(changed=False, protected_tags=[item for outcome in outcomes for item in outcome.value])
+from ansible_collections.runnercreds.gitlab.plugins.module_utils._protected_tag_api import ProtectedTagInfoOperation
+from ansible_collections.runnercreds.gitlab.plugins.module_utils._runner import run_operation
 
 
 def main():
-    module = AnsibleModule(**module_kwargs(ARGUMENT_SPEC), supports_check_mode=True)
-    try:
-        result = run(module)
-    except GitlabModuleError as e:
-        module.fail_json(**e.fail_kwargs())
-    module.exit_json(**result)
+    run_operation(ProtectedTagInfoOperation)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Run ansible-playbook and ansible-doc on this checkout, as users run them.
 
-The collection is found through build/collections (made by tests/unit/conftest.py,
+The collection is found through build/collections (made by tests/support/collection_tree.py,
 a symlink to the checkout). Variables go through a JSON file, never the command
 line, so tokens never sit in a process's arguments.
 """

@@ -1,15 +1,10 @@
 # Copyright (c) runnercreds.gitlab contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Make this checkout importable as ``ansible_collections.runnercreds.gitlab``.
+"""Unit tests: pure code, no GitLab (not even the test server), no network.
 
-The tree ``build/collections/ansible_collections/runnercreds/gitlab`` is a
-symlink to the repository root (the same tree ``scripts/collection-path.sh``
-prints for ``ANSIBLE_COLLECTIONS_PATH``), so edits show up at once. It is
-put on ``sys.path`` before any test module imports a plugin.
-
-``tests/support`` goes on ``sys.path`` too, so tests import the shared helpers
-as plain modules: ``from module_runner import run_module``.
+The collection is made importable by ``tests/support/collection_tree.py``
+(ansible-test units provides its own tree, which is then used as is).
 """
 
 from __future__ import annotations
@@ -17,24 +12,8 @@ from __future__ import annotations
 import os
 import sys
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-COLLECTIONS_ROOT = os.path.join(REPO, "build", "collections")
-SUPPORT = os.path.join(REPO, "tests", "support")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "support"))
 
+from collection_tree import make_importable  # noqa: E402  pylint: disable=wrong-import-position
 
-def _ensure_collection_tree():
-    namespace_dir = os.path.join(COLLECTIONS_ROOT, "ansible_collections", "runnercreds")
-    os.makedirs(namespace_dir, exist_ok=True)
-    link = os.path.join(namespace_dir, "gitlab")
-    if os.path.realpath(link) == os.path.realpath(REPO):
-        return
-    # Atomic under pytest-xdist: each worker links a private name, then renames it.
-    tmp = "%s.%d" % (link, os.getpid())
-    os.symlink(REPO, tmp)
-    os.replace(tmp, link)
-
-
-_ensure_collection_tree()
-for path in (COLLECTIONS_ROOT, SUPPORT):
-    if path not in sys.path:
-        sys.path.insert(0, path)
+make_importable()

@@ -17,13 +17,17 @@ from ansible_collections.runnercreds.gitlab.plugins.module_utils._deploy_key imp
     key_record,
     key_summary,
     match_deploy_key,
-    parse_expires_at,
     plan,
     title_check_needs_admin,
 )
 from ansible_collections.runnercreds.gitlab.plugins.module_utils._errors import GitlabModuleError
 from ansible_collections.runnercreds.gitlab.plugins.module_utils._keys import parse_public_key
 from ansible_collections.runnercreds.gitlab.plugins.module_utils._plan import diff_for
+from ansible_collections.runnercreds.gitlab.plugins.module_utils._time import parse_option_time
+
+
+def parse_expires_at(value):
+    return parse_option_time(value, "expires_at")
 
 
 def new_key(comment="runner@host"):
@@ -161,7 +165,7 @@ def test_recreate_removes_and_adds_again_everywhere():
     assert [a.data["then"] for a in the_plan.actions] == ["create", "enable", "enable"]
     assert the_plan.actions[0].data["remove_id"] == 3
     assert the_plan.actions[0].after["expires_at"] == "2031-01-01T00:00:00Z"
-    assert the_plan.key_id is None
+    assert the_plan.context["key_id"] is None
 
 
 # --- plan: state absent -------------------------------------------------------

@@ -12,6 +12,7 @@ import pytest
 from ansible_collections.runnercreds.gitlab.plugins.module_utils import _deploy_token as dt
 from ansible_collections.runnercreds.gitlab.plugins.module_utils._errors import GitlabModuleError
 from ansible_collections.runnercreds.gitlab.plugins.module_utils._plan import diff_for
+from ansible_collections.runnercreds.gitlab.plugins.module_utils._time import parse_time
 
 NOW = datetime(2030, 6, 15, 12, 0, 0, tzinfo=timezone.utc)
 
@@ -49,7 +50,7 @@ def at(**delta):
     ("2030-01-31T12:30:00", datetime(2030, 1, 31, 12, 30, tzinfo=timezone.utc)),
 ])
 def test_parse_time_reads_gitlab_and_user_forms(text, expected):
-    assert dt.parse_time(text) == expected
+    assert parse_time(text) == expected
 
 
 @pytest.mark.parametrize("expires_at, revoked, live, days", [
@@ -75,8 +76,8 @@ def test_liveness_is_decided_by_expires_at_not_gitlabs_flag(expires_at, revoked,
     (dict(scopes=[]), "scopes", "at least one scope"),
     (dict(expires_at="2030-06-01"), "expires_at", "in the past"),
     (dict(expires_at="2030-06-15T12:00:00Z"), "expires_at", "in the past"),
-    (dict(expires_at="next tuesday"), "expires_at", "is not a date"),
-    (dict(expires_at="2030-02-30"), "expires_at", "is not a date"),
+    (dict(expires_at="next tuesday"), "expires_at", "must be a date"),
+    (dict(expires_at="2030-02-30"), "expires_at", "must be a date"),
     (dict(expires_at="2031-01-01", lifetime_days=30), "expires_at", "lifetime_days"),
     (dict(username="no spaces please"), "username", "not valid"),
     (dict(name=" "), "name", "must not be empty"),
@@ -89,7 +90,7 @@ def test_liveness_is_decided_by_expires_at_not_gitlabs_flag(expires_at, revoked,
 def test_bad_input_fails_naming_the_option(overrides, option, words):
     with pytest.raises(GitlabModuleError) as raised:
         desired(**overrides)
-    assert raised.value.msg.startswith(option + ":")
+    assert raised.value.msg.startswith(option + " ")
     assert words in raised.value.msg
     assert "Nothing was sent" in raised.value.msg
 
@@ -179,14 +180,15 @@ def kinds(actions):
     (dict(state="absent"), [token(3, name="other")], [], None, []),
 ])
 def test_plan(overrides, tokens, expected_actions, keep_id, predecessor_ids):
-    actions, keep, predecessors = dt.plan("g/p", tokens, desired(**overrides), NOW)
+    the_plan = dt.plan("g/p", tokens, desired(**overrides), NOW)
+    actions, keep, predecessors = the_plan.actions, the_plan.context["keep"], the_plan.context["predecessors"]
     assert kinds(actions) == expected_actions
     assert (keep["id"] if keep else None) == keep_id
     assert [t["id"] for t in predecessors] == predecessor_ids
 
 
 def test_create_action_carries_the_request_and_the_known_ids():
-    actions = dt.plan("g/p", [token(7, name="other")], desired(lifetime_days=30, username="fleet"), NOW)[0]
+    actions = dt.plan("g/p", [token(7, name="other")], desired(lifetime_days=30, username="fleet"), NOW).actions
     (create,) = actions
     assert create.data["params"] == {"name": "pull", "scopes": ["read_registry"],
                                      "expires_at": "2030-07-15T12:00:00Z", "username": "fleet"}
@@ -195,18 +197,18 @@ def test_create_action_carries_the_request_and_the_known_ids():
 
 
 def test_create_without_expiry_sends_no_expires_at():
-    (create,) = dt.plan("g/p", [], desired(), NOW)[0]
+    (create,) = dt.plan("g/p", [], desired(), NOW).actions
     assert "expires_at" not in create.data["params"]
 
 
 def test_spec_change_note_names_the_differing_options():
-    (create,) = dt.plan("g/p", [token(1)], desired(scopes=["read_repository"], username="x"), NOW)[0]
+    (create,) = dt.plan("g/p", [token(1)], desired(scopes=["read_repository"], username="x"), NOW).actions
     assert create.note == "token #1 differs in scopes, username; deploy tokens cannot be edited"
 
 
 def test_diff_and_actions_show_ids_and_attributes_only():
     tokens = [token(1)]
-    actions = dt.plan("g/p", tokens, desired(scopes=["read_repository"], revoke_predecessors=True), NOW)[0]
+    actions = dt.plan("g/p", tokens, desired(scopes=["read_repository"], revoke_predecessors=True), NOW).actions
     diff = diff_for(actions)
     assert diff == [{
         "before_header": "g/p", "after_header": "g/p",

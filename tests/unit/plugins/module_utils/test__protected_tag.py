@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.runnercreds.gitlab.plugins.module_utils import _protected_tag as pt
+from ansible_collections.runnercreds.gitlab.plugins.module_utils._access_levels import parse_access_level
 from ansible_collections.runnercreds.gitlab.plugins.module_utils._errors import GitlabModuleError
 from ansible_collections.runnercreds.gitlab.plugins.module_utils._plan import diff_for
 
@@ -21,13 +22,13 @@ ED25519 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okW
     ("Maintainer", 40), ("no-one", 0), ("No one", 0), ("0", 0), ("30", 30), (40, 40), ("60", 60),
 ])
 def test_parse_access_level(value, expected):
-    assert pt.parse_access_level(value) == expected
+    assert parse_access_level(value) == expected
 
 
 @pytest.mark.parametrize("value", ["owner", "50", "10", "-1", "", "maintainers"])
 def test_parse_access_level_refuses_naming_option_and_choices(value):
     with pytest.raises(GitlabModuleError) as err:
-        pt.parse_access_level(value, "tags[1].create_access_level")
+        parse_access_level(value, "tags[1].create_access_level")
     assert err.value.msg.startswith("tags[1].create_access_level must be one of no_one, developer, maintainer, admin")
 
 
@@ -251,7 +252,7 @@ def _want(name, *entries):
     ([_gitlab("v*", ROLE40)], [_want("v*", ("access_level", 40))], [], True, []),
 ])
 def test_plan(current, desired, absent, purge, expected):
-    actions = pt.plan("g/p", current, desired, absent=absent, purge=purge)
+    actions = pt.plan("g/p", current, desired, absent=absent, purge=purge).actions
     assert [(a.kind, a.data["diff_key"]) for a in actions] == expected
     assert all(a.target == "g/p" for a in actions)
 
@@ -259,7 +260,7 @@ def test_plan(current, desired, absent, purge, expected):
 def test_plan_update_carries_new_and_old_settings_and_the_note():
     current = [_gitlab("v*", ROLE40, KEY7)]
     desired = [pt.Protection("v*", {("deploy_key_id", 7)}, {("deploy_key_id", 7): "runner-fleet"})]
-    (action,) = pt.plan("g/p", current, desired)
+    (action,) = pt.plan("g/p", current, desired).actions
     assert action.kind == "update"
     assert action.data["params"] == {"name": "v*", "allowed_to_create": [{"deploy_key_id": 7}]}
     assert action.data["restore"] == {"name": "v*", "create_access_level": 40, "allowed_to_create": [{"deploy_key_id": 7}]}
@@ -274,7 +275,8 @@ def test_plan_update_carries_new_and_old_settings_and_the_note():
 
 def test_plan_diff_has_one_entry_per_project_keyed_by_pattern():
     current = [_gitlab("old", ROLE40), _gitlab("v*", ROLE0)]
-    actions = pt.plan("g/p", current, [_want("v*", ("access_level", 40)), _want("stable", ("access_level", 0))], purge=True)
+    actions = pt.plan("g/p", current, [_want("v*", ("access_level", 40)), _want("stable", ("access_level", 0))],
+                      purge=True).actions
     (diff,) = diff_for(actions)
     assert diff["before"] == {"v*": {"name": "v*", "create_access_levels": [{"access_level": "no_one"}]},
                               "old": {"name": "old", "create_access_levels": [{"access_level": "maintainer"}]}}

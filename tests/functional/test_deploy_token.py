@@ -18,12 +18,12 @@ import json
 import re
 from urllib.parse import quote
 
-import gitlab.v4.objects
 import pytest
-import requests
 
 from module_runner import run_module
 
+from ansible_collections.runnercreds.gitlab.plugins.module_utils import _client
+from ansible_collections.runnercreds.gitlab.plugins.module_utils._errors import GitlabModuleError
 from ansible_collections.runnercreds.gitlab.plugins.modules import deploy_token
 
 DEVELOPER, MAINTAINER, OWNER = 30, 40, 50
@@ -306,8 +306,8 @@ def test_diff_of_a_revocation(gitlab_target, project):
 @pytest.mark.needs_control
 @pytest.mark.parametrize("overrides, words", [
     (dict(scopes=["read_registry", "write_repository"]), "scopes"),
-    (dict(expires_at="2020-01-01"), "expires_at: 2020-01-01T00:00:00Z is in the past"),
-    (dict(expires_at="31/01/2031"), "expires_at: '31/01/2031' is not a date"),
+    (dict(expires_at="2020-01-01"), "expires_at is 2020-01-01T00:00:00Z, which is in the past"),
+    (dict(expires_at="31/01/2031"), "expires_at must be a date (2030-01-31, midnight UTC)"),
     (dict(groups=["some/group"]), "mutually exclusive: projects|groups"),
     (dict(expires_at="2031-01-01", lifetime_days=30), "mutually exclusive: expires_at|lifetime_days"),
     (dict(rotate_after_days=30), "rotate_after_days"),
@@ -347,36 +347,43 @@ def test_a_rate_limited_create_is_retried_by_the_client(gitlab_target, project):
     assert len(tokens_on(gitlab_target, project)) == 1 and result["deploy_token"]["token"]
 
 
-def test_a_token_created_before_the_answer_was_lost_is_deleted_not_duplicated(gitlab_target, project, monkeypatch):
-    """GitLab created the token, then the connection dropped: its secret is lost."""
-    original = gitlab.v4.objects.ProjectDeployTokenManager.create
+def test_a_token_created_before_the_answer_was_lost_is_reported_never_deleted(gitlab_target, project, monkeypatch):
+    """GitLab created the token, then the answer was lost: this run cannot prove the token is its own
+    (another run may have created it at that moment), so it deletes nothing and names it."""
+    original = _client.GitlabClient.create_once
     lost = []
 
-    def create_then_drop(self, data, **kwargs):
-        assert kwargs.get("retry_transient_errors") is False, "a create must not be retried blindly"
-        created = original(self, data, **kwargs)
-        if not lost:
-            lost.append(created.id)
-            raise requests.exceptions.ConnectionError("connection dropped after the POST")
-        return created
+    def create_then_lose(self, path, action, target=None, data=None):
+        created = original(self, path, action, target, data)
+        lost.append(created["id"])
+        raise GitlabModuleError("cannot %s: GitLab did not answer" % action, answer_lost=True)
 
-    monkeypatch.setattr(gitlab.v4.objects.ProjectDeployTokenManager, "create", create_then_drop)
-    result = run_module(deploy_token.main, args(gitlab_target, paths(project)))
+    monkeypatch.setattr(_client.GitlabClient, "create_once", create_then_lose)
+    failure = run_module(deploy_token.main, args(gitlab_target, paths(project)), fail=True)
     (stored,) = tokens_on(gitlab_target, project)
-    assert stored["id"] == result["deploy_token"]["id"] != lost[0]
-    assert result["deploy_token"]["token"]
+    assert stored["id"] == lost[0]  # not deleted, not duplicated
+    assert failure["changed"] is True
+    assert [orphan["id"] for orphan in failure["possible_orphans"]] == [lost[0]]
+    assert failure["possible_orphans"][0]["project"] == project.path_with_namespace
+    assert "cannot prove it created it, so nothing was deleted" in failure["msg"]
+    assert "gldt-" not in json.dumps(failure)
 
 
 @pytest.mark.needs_control
-def test_a_create_failing_on_one_project_rolls_back_the_others(gitlab_target, clean_target):
+def test_a_create_failing_on_one_project_keeps_the_others_and_returns_their_secrets(gitlab_target, clean_target):
     good, bad = gitlab_target.make_project("dtok"), gitlab_target.make_project("dtbad")
     bad_path = re.escape(quote(bad.path_with_namespace, safe="")) + "/deploy_tokens$"
     gitlab_target.add_fault(method="POST", path=bad_path, status=500, count=10)
     failure = run_module(deploy_token.main, args(gitlab_target, paths(good, bad), max_retries=1), fail=True)
     assert bad.path_with_namespace in failure["msg"] and "HTTP 500" in failure["msg"]
-    assert "deleted again" in failure["msg"] and "Nothing was changed" in failure["msg"]
-    assert tokens_on(gitlab_target, good) == [] and tokens_on(gitlab_target, bad) == []
-    assert "gldt-" not in json.dumps(failure)
+    assert "failed on 1 of 2 projects" in failure["msg"]
+    assert "Changed before the failure: 1 project: %s (create)." % good.path_with_namespace in failure["msg"]
+    assert failure["changed"] is True
+    (kept,) = tokens_on(gitlab_target, good)
+    assert tokens_on(gitlab_target, bad) == []
+    (entry,) = failure["deploy_tokens"]
+    assert entry["project"] == good.path_with_namespace and entry["id"] == kept["id"]
+    assert entry["token"].startswith("gldt-") and entry["created"] is True
 
 
 @pytest.mark.needs_control

@@ -378,7 +378,10 @@ def test_a_failure_mid_apply_says_what_was_changed(gitlab_target, projects):
     error = run_module(deploy_key.main, args(gitlab_target, paths(*projects[:2]), key=new_key(), title="x",
                                              max_retries=0), fail=True)
     assert "- %s: " % projects[1].path_with_namespace in error["msg"] and "HTTP 500" in error["msg"]
-    assert "Changed before the failure: %s." % projects[0].path_with_namespace in error["msg"]
+    # The first project got the key before the second one failed: counted, named, and what was done.
+    assert "failed on 1 of 2 projects" in error["msg"]
+    assert "Changed before the failure: 1 project: %s (create)." % projects[0].path_with_namespace in error["msg"]
+    assert error["changed"] is True
     assert error["actions_done"] == [projects[0].path_with_namespace]
 
 

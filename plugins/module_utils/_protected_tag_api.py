@@ -1,0 +1,260 @@
+# Copyright (c) runnercreds.gitlab contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# PRIVATE to the collection: may change at any time.
+
+"""Protected tags: the ``protected_tag`` and ``protected_tag_info`` operations, read and apply.
+
+The pure part (matcher, task, plan) is ``_protected_tag.py``. Endpoints:
+lib/api/protected_tags.rb (list, protect, unprotect), lib/api/branches.rb,
+lib/api/tags.rb, lib/api/users.rb (``GET /users?username=``) and
+lib/api/groups.rb (``GET /groups/:id``).
+
+Users and groups named in ``allowed_to_create`` are looked up once per run,
+before any change. Per project, actions run in plan order: new protections
+first, then updates, then removals, so protection is never lowered before
+it is added.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from ansible_collections.runnercreds.gitlab.plugins.module_utils._client import api_path
+from ansible_collections.runnercreds.gitlab.plugins.module_utils._deploy_key_api import project_deploy_keys
+from ansible_collections.runnercreds.gitlab.plugins.module_utils._errors import GitlabModuleError
+from ansible_collections.runnercreds.gitlab.plugins.module_utils._plan import Plan, label
+from ansible_collections.runnercreds.gitlab.plugins.module_utils._protected_tag import (
+    Protection,
+    TagTask,
+    describe_levels,
+    guard_specs,
+    matching_tags,
+    mismatch,
+    plan as plan_tags,
+    resolve_deploy_keys,
+    resolve_spec,
+    view_entries,
+)
+from ansible_collections.runnercreds.gitlab.plugins.module_utils._runner import Operation
+
+ALLOWED_SPEC = dict(
+    access_level=dict(type="str"),
+    deploy_key=dict(type="str", no_log=False),
+    user=dict(type="str"),
+    group=dict(type="str"),
+)
+
+
+def read_protected_tags(client, target) -> list:
+    """Every protected tag of one project as plain dicts (one request, 100 a page)."""
+    return client.list(target.path("protected_tags"), "list protected tags", target)
+
+
+def read_names(client, target, what: str) -> list:
+    """The names of a project's ``branches`` or ``tags``."""
+    items = client.list(target.path("repository", what), f"list {what}", target)
+    return [item["name"] for item in items]
+
+
+def find_user_id(client, username: str) -> int:
+    """The id of the user ``username`` (one request); a clear error if there is none."""
+    for user in client.list("/users", f"look up user {username}", username=username):
+        if user["username"].lower() == username.lower():
+            return user["id"]
+    raise GitlabModuleError(
+        f"allowed_to_create names user {username!r}, and GitLab has no such user (or the token cannot see it); "
+        "check the username (not the display name)")
+
+
+def find_group(client, path: str) -> tuple:
+    """``(id, full_path)`` of a group (one request); a clear error if it does not exist."""
+    ref = int(path) if path.isdigit() else path
+    try:
+        group = client.get(api_path("groups", ref), f"look up group {path}")
+    except GitlabModuleError as exc:
+        if exc.status != 404:
+            raise
+        raise GitlabModuleError(
+            f"allowed_to_create names group {path!r}, and GitLab has no such group (or the token cannot see it); "
+            "give the group's full path, e.g. fleet/release-managers", status=404) from None
+    return group["id"], group["full_path"]
+
+
+class ProtectedTagOperation(Operation):
+    module_name = "protected_tag"
+    argument_spec = dict(
+        projects=dict(type="list", elements="str", required=True, aliases=["project"]),
+        name=dict(type="str"),
+        create_access_level=dict(type="str"),
+        allowed_to_create=dict(type="list", elements="dict", options=ALLOWED_SPEC),
+        tags=dict(type="list", elements="dict", options=dict(
+            name=dict(type="str", required=True),
+            create_access_level=dict(type="str"),
+            allowed_to_create=dict(type="list", elements="dict", options=ALLOWED_SPEC),
+        )),
+        block_branch_names=dict(type="bool", default=False),
+        branch_names=dict(type="list", elements="str"),
+        purge=dict(type="bool", default=False, aliases=["exclusive"]),
+        state=dict(type="str", default="present", choices=["present", "absent"]),
+    )
+    module_rules = dict(mutually_exclusive=[
+        ("name", "tags"), ("tags", "create_access_level"), ("tags", "allowed_to_create"),
+    ])
+
+    task = None
+
+    def validate(self) -> None:
+        self.task = TagTask(self.params)
+
+    def read(self, client, targets):
+        users, groups = self._resolve_names(client)
+        return client.map_all("reading protected tags", targets,
+                              lambda target: self._read_and_plan(client, target, users, groups))
+
+    def _read_and_plan(self, client, target, users, groups) -> Plan:
+        task = self.task
+        current = read_protected_tags(client, target)
+        keys = {}
+        if task.key_refs:
+            keys = resolve_deploy_keys(target, project_deploy_keys(client, target), task.key_refs)
+        specs = list(task.specs)
+        if task.guard:
+            branches = task.branch_names if task.branch_names is not None else read_names(client, target, "branches")
+            specs += guard_specs(branches, task.specs)
+        if task.state == "absent":
+            return plan_tags(target, current, [], absent=[spec.name for spec in specs])
+        return plan_tags(target, current, [resolve_spec(s, users, groups, keys) for s in specs], purge=task.purge)
+
+    def _resolve_names(self, client) -> tuple:
+        """Users and groups named in allowed_to_create -> ids, each looked up once, before any change."""
+        lookups = {f"user {name}": ("user", name) for name in self.task.usernames}
+        lookups.update((f"group {path}", ("group", path)) for path in self.task.groups)
+
+        def look_up(what):
+            kind, name = lookups[what]
+            return find_user_id(client, name) if kind == "user" else find_group(client, name)
+
+        found = client.map_all("resolving allowed_to_create", list(lookups), look_up)
+        users = {lookups[what][1]: value for what, value in found.items() if lookups[what][0] == "user"}
+        groups = {lookups[what][1]: value for what, value in found.items() if lookups[what][0] == "group"}
+        return users, groups
+
+    def plan(self, current):
+        return Plan([action for each in current.values() for action in each.actions])
+
+    def apply(self, client, the_plan, journal) -> None:
+        per_target = the_plan.by_target()
+        warnings: list = []
+        lock = threading.Lock()
+
+        def work(target):
+            apply_project(client, target, per_target[target], journal, lambda text: _append(lock, warnings, text))
+
+        client.map_all("changing protected tags", list(per_target), work)
+        the_plan.notes.extend(warnings)
+
+
+def _append(lock, items, text):
+    with lock:
+        items.append(text)
+
+
+class ProtectedTagInfoOperation(Operation):
+    module_name = "protected_tag_info"
+    argument_spec = dict(
+        projects=dict(type="list", elements="str", required=True, aliases=["project"]),
+        name=dict(type="str"),
+        match_tags=dict(type="bool", default=True),
+    )
+
+    def validate(self) -> None:
+        if not self.params["projects"]:
+            raise GitlabModuleError("projects is empty; give at least one project id or full path. "
+                                    "Nothing was sent to GitLab.")
+
+    def read(self, client, targets):
+        return client.map_all("reading protected tags", targets, lambda target: self._read(client, target))
+
+    def _read(self, client, target) -> list:
+        name = self.params["name"]
+        protected = [attrs for attrs in read_protected_tags(client, target) if name is None or attrs["name"] == name]
+        tags = read_names(client, target, "tags") if self.params["match_tags"] and protected else []
+        items = []
+        for attrs in protected:
+            protection = Protection.from_gitlab(attrs)
+            item = {
+                "project": label(target),
+                "name": attrs["name"],
+                "create_access_levels": describe_levels(attrs.get("create_access_levels")),
+                "allowed_to_create": protection.view()["create_access_levels"],
+                "deploy_key_ids": sorted(ident for kind, ident in protection.entries if kind == "deploy_key_id"),
+            }
+            if self.params["match_tags"]:
+                item["matching_tags"] = matching_tags(attrs["name"], tags)
+            items.append(item)
+        return items
+
+    def plan(self, current):
+        return Plan(context={"protected_tags": [item for items in current.values() for item in items]})
+
+    def result(self, the_plan) -> dict:
+        return {"protected_tags": the_plan.context["protected_tags"]}
+
+
+def apply_project(client, target, actions, journal, warn) -> None:
+    """Apply one project's actions in order, recording each accepted write.
+
+    An ``update`` is an unprotect followed at once by a protect; if the
+    protect fails, the old settings are protected again. Raises
+    :class:`GitlabModuleError` on the first failure.
+    """
+    for action in actions:
+        name = action.data["diff_key"]
+        if action.kind == "protect":
+            answer = client.create(target.path("protected_tags"), f"protect tag {name}", target, action.data["params"])
+            journal.record(target, f"protect {name}")
+            _check_answer(target, action, answer, warn)
+        elif action.kind == "unprotect":
+            if client.delete(target.path("protected_tags", name), f"unprotect tag {name}", target, missing_ok=True):
+                journal.record(target, f"unprotect {name}")
+        else:
+            _replace(client, target, action, journal, warn)
+
+
+def _replace(client, target, action, journal, warn) -> None:
+    name = action.data["diff_key"]
+    client.delete(target.path("protected_tags", name), f"unprotect tag {name} to update it", target, missing_ok=True)
+    journal.record(target, f"unprotect {name} to update it")
+    try:
+        answer = client.create(target.path("protected_tags"), f"protect tag {name} with the new settings", target,
+                               action.data["params"])
+    except GitlabModuleError as first:
+        try:
+            client.create(target.path("protected_tags"), f"protect tag {name} again with its old settings", target,
+                          action.data["restore"])
+        except GitlabModuleError as second:
+            raise GitlabModuleError(
+                f"{first.msg}. Restoring the old protection failed too: {second.msg}. Tag pattern {name!r} is "
+                f"UNPROTECTED on {target}: re-run the task, or protect it again with "
+                f"{action.before['create_access_levels']}",
+                project=target, status=first.status, response=first.response) from None
+        journal.record(target, f"protect {name} again with its old settings")
+        raise GitlabModuleError(
+            f"{first.msg}. The old protection of {name!r} was restored ({action.before['create_access_levels']}), "
+            "so nothing changed for that tag",
+            project=target, status=first.status, response=first.response) from None
+    journal.record(target, f"protect {name} with the new settings")
+    _check_answer(target, action, answer, warn)
+
+
+def _check_answer(target, action, answer, warn) -> None:
+    stored = mismatch(action.data["entries"], answer)
+    if stored is None:
+        return
+    action.after = {"name": action.after["name"], "create_access_levels": stored}
+    warn(f"GitLab protected tag {action.data['diff_key']!r} on {target} with {stored}, not the requested "
+         f"{view_entries(action.data['entries'], {})}. GitLab Free ignores user and group entries (they need "
+         "Premium or Ultimate) and then allows Maintainers; the next run will try again unless allowed_to_create "
+         "is changed to what this GitLab supports")
