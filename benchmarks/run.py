@@ -49,7 +49,6 @@ BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(BENCH_DIR)
 PLAYBOOKS = os.path.join(BENCH_DIR, "playbooks")
 RESULTS = os.path.join(BENCH_DIR, "results")
-SERVER = os.path.join(REPO, "tests", "bin", "gitlab-test-server")
 RUNNER_IMAGE = "localhost/runnercreds-runner:latest"
 # Everything that runs podman in this repository uses the repository's containers.conf
 # (host networking, runc, lowered ulimits); ansible-playbook's podman connection inherits it.
@@ -58,6 +57,7 @@ sys.path.insert(0, os.path.join(REPO, "tests"))
 
 import requests  # noqa: E402
 
+from support.endpoints import ServerProcess  # noqa: E402
 from support.gitlab_target import GitlabTarget  # noqa: E402
 
 OURS = "runnercreds.gitlab"
@@ -73,8 +73,9 @@ def log(msg: str) -> None:
 # --- the test server ---------------------------------------------------------------------------
 
 
-class Server:
-    """One gitlab-test-server process on a free port, on an SQLite file and data dir."""
+class Server(ServerProcess):
+    """One gitlab-test-server process on a free port, on an SQLite file and data dir
+    (started and stopped by tests/support/endpoints.py), with its control API."""
 
     def __init__(self, workdir: str, admin_token: str, log_path: str) -> None:
         self.workdir = workdir
@@ -82,18 +83,12 @@ class Server:
         os.makedirs(os.path.join(workdir, "data"), exist_ok=True)
         env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
         env.pop("GITLAB_TOKEN", None)
-        with open(log_path, "ab") as err:
-            # The admin token is the test server's own start-up option; it is a throw-away
-            # value that exists only on this loopback server.
-            self.proc = subprocess.Popen(
-                [sys.executable, SERVER, "--port", "0", "--admin-token", admin_token,
-                 "--db", os.path.join(workdir, "db.sqlite"), "--data-dir", os.path.join(workdir, "data")],
-                stdout=subprocess.PIPE, stderr=err, env=env)
-        line = self.proc.stdout.readline().decode().strip()
-        if not line.startswith("GITLAB_URL="):
-            self.stop()
-            raise RuntimeError(f"gitlab-test-server did not start (first line {line!r}; log {log_path})")
-        self.url = line.split("=", 1)[1]
+        # The admin token is the test server's own start-up option; it is a throw-away
+        # value that exists only on this loopback server.
+        super().__init__("--port", "0", "--admin-token", admin_token, "--db", os.path.join(workdir, "db.sqlite"),
+                         "--data-dir", os.path.join(workdir, "data"), log_path=log_path, env=env, timeout=60.0,
+                         stop_timeout=20.0)
+        self.start()
         self.http = requests.Session()
 
     def control(self, method: str, path: str, body: dict | None = None):
@@ -105,21 +100,6 @@ class Server:
         snap = self.control("GET", "requests")
         return {"total": snap["total"], "reads": snap["reads"], "writes": snap["writes"],
                 "by_route": dict(sorted(snap["by_route"].items())), "max_in_flight": snap.get("max_in_flight")}
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
 
 
 def server_floor_ms(server: Server, token: str, count: int = 20) -> float:

@@ -3,8 +3,8 @@
 #
 #  1. Starts ONE GitLab test server with a real sshd on 127.0.0.1 that
 #     authorizes deploy keys the way GitLab Shell does, and Debian's
-#     docker-registry with token auth against it (scripts/test-endpoints.sh
-#     --ssh --registry), and pushes a tiny image fleet/apps/api/base:1.
+#     docker-registry with token auth against it (tests/support/endpoints.py
+#     start --ssh --registry), and pushes a tiny image fleet/apps/api/base:1.
 #  2. playbooks/demo.yml on the controller, twice: a fleet deploy key on three
 #     projects, v* tags only that key may create, a registry deploy token, and
 #     an audit. The second run must report changed=0.
@@ -27,21 +27,23 @@ work="$(mktemp -d /tmp/runnercreds-demo.XXXXXX)"
 # Not under /tmp: sshd wants root-owned, non-writable parents for its AuthorizedKeysCommand.
 endpoint="/run/runnercreds-demo-$$"
 runners=(runnercreds-demo-runner1 runnercreds-demo-runner2)
+# The endpoint manager (the venv's python3, first on PATH; the system python3 works too).
+endpoints() { python3 "$repo/tests/support/endpoints.py" "$@"; }
 cleanup() {
   podman rm -f -t 0 "${runners[@]}" >/dev/null 2>&1 || true
-  scripts/test-endpoints.sh stop "$endpoint" >/dev/null 2>&1 || true
+  endpoints stop "$endpoint" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 step "Starting the GitLab test server, its SSH endpoint and its container registry (seed: tests/fixtures/seed.yml)"
-scripts/test-endpoints.sh start "$endpoint" --ssh --registry --seed tests/fixtures/seed.yml >/dev/null
+endpoints start "$endpoint" --ssh --registry --seed tests/fixtures/seed.yml >/dev/null
 # shellcheck disable=SC1091
 . "$endpoint/env"
 export GITLAB_URL GITLAB_TOKEN
 echo "   API $GITLAB_URL, git over SSH on 127.0.0.1:$GITLAB_SSH_PORT, registry $GITLAB_REGISTRY (plain HTTP)"
-scripts/test-endpoints.sh push-image "$endpoint" fleet/apps/api/base:1 | sed 's/^/   /'
+endpoints push-image "$endpoint" fleet/apps/api/base:1 | sed 's/^/   /'
 
 ANSIBLE_COLLECTIONS_PATH="$(scripts/collection-path.sh)"
 export ANSIBLE_COLLECTIONS_PATH ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_INVENTORY_UNPARSED_WARNING=false

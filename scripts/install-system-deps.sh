@@ -18,9 +18,9 @@
 #                       into python3-venv); ansible-test's --venv sanity
 #                       virtualenvs bootstrap pip with ensurepip as well
 #   python3-yaml python3-cryptography  the test server when it runs as the
-#                       `git` user behind sshd (scripts/sshd-endpoint.sh): that
-#                       user cannot read the venv under /root, so it uses the
-#                       system python3 with Debian's packages
+#                       `git` user behind sshd (tests/support/endpoints.py
+#                       --ssh): that user cannot read the venv under /root, so
+#                       it uses the system python3 with Debian's packages
 #   (shellcheck)        ansible-test's shellcheck sanity test (skipped with
 #                       only a warning when the program is missing)
 set -euo pipefail

@@ -14,7 +14,7 @@ if TESTS_DIR not in sys.path:
     sys.path.insert(0, TESTS_DIR)
 
 from support.gitlab_target import CONTROL_SKIP, GitlabTarget  # noqa: E402
-from support.server_process import SEED, start_server, stop_server  # noqa: E402
+from support.endpoints import SEED, ServerProcess  # noqa: E402
 
 
 def _real_gitlab() -> tuple[str, str] | None:
@@ -44,11 +44,8 @@ def gitlab_target(tmp_path_factory):
         return
     token = "test-admin-" + secrets.token_hex(12)
     log_path = str(tmp_path_factory.mktemp("gitlab-server") / "server.log")
-    proc, url, dummy = start_server("--port", "0", "--seed", SEED, "--admin-token", token, log_path=log_path)
-    try:
-        yield GitlabTarget(url, token, is_test_server=True)
-    finally:
-        stop_server(proc)
+    with ServerProcess("--port", "0", "--seed", SEED, "--admin-token", token, log_path=log_path) as server:
+        yield GitlabTarget(server.url, token, is_test_server=True)
 
 
 @pytest.fixture

@@ -2,13 +2,13 @@
 ``git`` user with the system python3).
 
 Configuration: ``config.json`` next to this file, written by
-scripts/sshd-endpoint.sh when it installs a copy of this directory::
+tests/support/endpoints.py (--ssh) when it installs a copy of this directory::
 
     {"gitlab_url": "http://127.0.0.1:PORT", "secret_file": "/path/.gitlab_shell_secret"}
 
 Requests carry the ``Gitlab-Shell-Api-Request`` JWT (HS256, ``iss:
 gitlab-shell``, ``iat``, ``exp = iat + 60``), as gitlab-shell's
-client/gitlabnet.go sends it (spec §6.1).
+client/gitlabnet.go sends it (``DoRequest``).
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def message_of(payload, default: str) -> str:
 
 
 # --- gitlab-shell-authorized-keys-check <expected user> <actual user> <key blob> ---
-# sshd's AuthorizedKeysCommand (spec §6.1): asks GET /internal/authorized_keys
+# sshd's AuthorizedKeysCommand (doc/administration/operations/fast_ssh_key_lookup.md): asks GET /internal/authorized_keys
 # which key this is and prints one authorized_keys line forcing
 # ``gitlab-shell key-<id>``.
 
@@ -110,7 +110,7 @@ def authorized_keys_check(argv) -> int:
 # (``git-upload-pack 'group/project.git'``). Asks POST /internal/allowed
 # (``changes=_any``) whether the key may run it on that project, then runs git
 # there itself (GitLab would hand the stream to Gitaly). Pushes go through
-# hooks/pre-receive, which asks again with the real changes (spec §5.2).
+# hooks/pre-receive, which asks again with the real changes (lib/gitlab/checks/tag_check.rb).
 
 GIT_COMMANDS = ("git-upload-pack", "git-receive-pack", "git-upload-archive")
 RULE = "=" * 72

@@ -11,13 +11,14 @@ import time
 import pytest
 import requests
 
-from support.server_process import SEED, SERVER, start_server, stop_server
+from support.endpoints import SEED, SERVER, ServerProcess
 
 
 def test_starts_fast_prints_url_and_stops_cleanly_on_sigterm(tmp_path):
     log = tmp_path / "log"
     started = time.monotonic()
-    proc, url, out = start_server("--port", "0", "--seed", SEED, "--admin-token", "tok-123", log_path=str(log))
+    server = ServerProcess("--port", "0", "--seed", SEED, "--admin-token", "tok-123", log_path=str(log)).start()
+    url = server.url
     elapsed = time.monotonic() - started
     try:
         assert url.startswith("http://127.0.0.1:")
@@ -26,42 +27,39 @@ def test_starts_fast_prints_url_and_stops_cleanly_on_sigterm(tmp_path):
         assert resp.json()["username"] == "alice"
         requests.get(f"{url}/api/v4/user", params={"private_token": "tok-123"}, timeout=10)
     finally:
-        assert stop_server(proc) == 0
+        assert server.stop() == 0
     text = log.read_text()
     assert "tok-123" not in text and "test-token-alice" not in text
     assert "GET /api/v4/user" in text
 
 
 def test_generated_admin_token_is_second_line(tmp_path):
-    proc, url, out = start_server("--port", "0")
+    server = ServerProcess("--port", "0").start()
+    url = server.url
     try:
-        second = out.readline().decode().strip()
+        second = server.stdout.readline().decode().strip()
         assert second.startswith("GITLAB_TOKEN=")
         token = second.split("=", 1)[1]
         me = requests.get(f"{url}/api/v4/user", headers={"PRIVATE-TOKEN": token}, timeout=10).json()
         assert me["username"] == "root" and me["is_admin"] is True
     finally:
-        assert stop_server(proc) == 0
+        assert server.stop() == 0
 
 
 def test_db_file_and_data_dir_persist(tmp_path):
     db, data = tmp_path / "state.db", tmp_path / "data"
     args = ("--port", "0", "--db", str(db), "--data-dir", str(data), "--admin-token", "tok-db")
-    proc, url, dummy = start_server(*args)
-    try:
+    with ServerProcess(*args) as server:
+        url = server.url
         resp = requests.post(f"{url}/api/v4/projects", headers={"PRIVATE-TOKEN": "tok-db"},
                              json={"name": "kept", "initialize_with_readme": True}, timeout=10)
         assert resp.status_code == 201
-    finally:
-        stop_server(proc)
     assert any(p.suffix == ".git" for p in data.rglob("*.git"))
-    proc, url, dummy = start_server(*args)
-    try:
+    with ServerProcess(*args) as server:
+        url = server.url
         resp = requests.get(f"{url}/api/v4/projects/root%2Fkept/repository/branches",
                             headers={"PRIVATE-TOKEN": "tok-db"}, timeout=10)
         assert [b["name"] for b in resp.json()] == ["main"]
-    finally:
-        stop_server(proc)
 
 
 def test_runs_directly_with_shebang_when_venv_active(tmp_path):
@@ -92,8 +90,5 @@ def test_fixed_port(tmp_path, port_flag):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc, url, dummy = start_server(port_flag, str(port), "--admin-token", "x")
-    try:
-        assert url == f"http://127.0.0.1:{port}"
-    finally:
-        stop_server(proc)
+    with ServerProcess(port_flag, str(port), "--admin-token", "x") as server:
+        assert server.url == f"http://127.0.0.1:{port}"

@@ -1,6 +1,6 @@
-"""GitLab Shell's internal API (spec §6.1, §6.2) and the tag rules it applies
-to pushes (spec §5.2).  The server runs with a shell secret of its own here;
-scripts/sshd-endpoint.sh and the runner_ssh_key Molecule scenario drive the
+"""GitLab Shell's internal API (lib/api/internal/base.rb) and the tag rules it
+applies to pushes (lib/gitlab/checks/tag_check.rb).  The server runs with a shell secret of its own here;
+tests/support/endpoints.py --ssh and the runner_ssh_key Molecule scenario drive the
 same routes through a real sshd and git."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from support import sshkeys
-from support.server_process import SEED, start_server, stop_server
+from support.endpoints import SEED, ServerProcess
 
 TESTS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(TESTS_DIR, "gitshell"))
@@ -31,12 +31,9 @@ def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("internal")
     secret_file = tmp / "secret"
     secret_file.write_text(SECRET + "\n")
-    proc, url, dummy = start_server("--port", "0", "--seed", SEED, "--admin-token", ADMIN,
-                                    "--shell-secret-file", str(secret_file), log_path=str(tmp / "server.log"))
-    try:
-        yield url
-    finally:
-        stop_server(proc)
+    with ServerProcess("--port", "0", "--seed", SEED, "--admin-token", ADMIN,
+                       "--shell-secret-file", str(secret_file), log_path=str(tmp / "server.log")) as proc:
+        yield proc.url
 
 
 def _shell(server, method, path, token=None, **kwargs):

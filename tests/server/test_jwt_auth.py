@@ -1,4 +1,5 @@
-"""Container registry token service ``GET /jwt/auth`` (spec §6.3).
+"""Container registry token service ``GET /jwt/auth`` (app/controllers/jwt_controller.rb,
+app/services/auth/container_registry_authentication_service.rb).
 
 Against the bundled server the tests start one with ``--registry-key`` and
 check the RS256 signature and the libtrust ``kid`` with the public key;
@@ -19,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from gitlab_server.routes.jwt_auth import libtrust_key_id
 from support.gitlab_target import GitlabTarget
-from support.server_process import SEED, start_server, stop_server
+from support.endpoints import SEED, ServerProcess
 
 
 def _b64d(text: str) -> bytes:
@@ -38,12 +39,8 @@ def registry(gitlab_target, tmp_path_factory):
                                        serialization.NoEncryption()))
     path.chmod(0o600)
     token = "test-admin-" + secrets.token_hex(12)
-    proc, url, dummy = start_server("--port", "0", "--seed", SEED, "--admin-token", token,
-                                    "--registry-key", str(path))
-    try:
-        yield GitlabTarget(url, token, is_test_server=True), key.public_key()
-    finally:
-        stop_server(proc)
+    with ServerProcess("--port", "0", "--seed", SEED, "--admin-token", token, "--registry-key", str(path)) as proc:
+        yield GitlabTarget(proc.url, token, is_test_server=True), key.public_key()
 
 
 def _token(target, project, scopes, **extra):
