@@ -3,7 +3,8 @@ server.
 
 Routes are ``(method, template, handler)``; a template such as
 ``/api/v4/projects/:id/deploy_keys/:key_id`` matches one path segment per
-``:param`` (``[^/]+``, spec §1.3) against the *raw* path, so ``%2F`` inside an
+``:param`` (``[^/]+``: lib/api/api.rb ``NAMESPACE_OR_PROJECT_REQUIREMENTS``,
+doc/api/rest/_index.md "Namespaced paths") against the *raw* path, so ``%2F`` inside an
 id stays one segment and is decoded afterwards.  Later additions
 (``/api/v4/internal/*``, ``/jwt/auth``, git smart HTTP) register more routes
 the same way, or a ``re.Pattern`` template for paths a template cannot express.
@@ -76,6 +77,7 @@ class Request:
     query: dict = field(default_factory=dict)
     params: dict = field(default_factory=dict)
     route_params: dict = field(default_factory=dict)
+    page_values: dict | None = None   # pagination params a route validated (pagination.page_params)
     _user: object = None
     _user_resolved: bool = False
 
@@ -85,7 +87,9 @@ class Request:
 
     @property
     def base_url(self) -> str:
-        # Link headers and web_url must use the host the client used (spec §1.5, §1.7).
+        # Link headers and web_url must use the host the client used
+        # (lib/gitlab/pagination/offset_header_builder.rb; python-gitlab
+        # warns when GET /user's web_url is on another base: gitlab/client.py _check_url).
         return f"http://{self.host}"
 
     @property
@@ -154,11 +158,15 @@ class Route:
         return tpl[len(API_PREFIX):] if tpl.startswith(API_PREFIX + "/") else tpl
 
 
-def _compile(template) -> re.Pattern:
+def _compile(template, requirements: dict | None = None) -> re.Pattern:
+    """``requirements`` narrows a ``:param`` the way Grape's route
+    ``requirements:`` do (a path that does not fit matches no route)."""
     if isinstance(template, re.Pattern):
         return template
+    requirements = requirements or {}
     parts = re.split(r"(:[a-z_]+)", template)
-    regex = "".join(f"(?P<{p[1:]}>[^/]+)" if p.startswith(":") else re.escape(p) for p in parts)
+    regex = "".join(f"(?P<{p[1:]}>{requirements.get(p[1:], '[^/]+')})" if p.startswith(":") else re.escape(p)
+                    for p in parts)
     return re.compile(rf"\A{regex}\Z")
 
 
@@ -166,12 +174,12 @@ class Router:
     def __init__(self) -> None:
         self.routes: list[Route] = []
 
-    def add(self, method: str, template, handler) -> None:
+    def add(self, method: str, template, handler, requirements: dict | None = None) -> None:
         self.routes.append(Route(method, template if isinstance(template, str) else template.pattern,
-                                 _compile(template), handler))
+                                 _compile(template, requirements), handler))
 
-    def api(self, method: str, template: str, handler) -> None:
-        self.add(method, API_PREFIX + template, handler)
+    def api(self, method: str, template: str, handler, requirements: dict | None = None) -> None:
+        self.add(method, API_PREFIX + template, handler, requirements)
 
     def match(self, method: str, path: str):
         """``(route, params, allowed_methods)``."""

@@ -1,4 +1,5 @@
-"""Authentication (spec §1.2) and the permission model.
+"""Authentication (doc/api/rest/authentication.md; lib/api/helpers.rb
+``current_user``, ``sudo!``; lib/api/api_guard.rb) and the permission model.
 
 Roles: guest 10, reporter 20, developer 30, maintainer 40, owner 50.  A
 user's access to a project is the highest of their project membership, the
@@ -8,6 +9,8 @@ Owner for projects in their personal namespace.  Admins may do everything
 """
 
 from __future__ import annotations
+
+import re
 
 from . import errors
 from .clock import stored_date
@@ -35,8 +38,8 @@ def role_level(value) -> int:
 def token_from_request(req) -> str | None:
     """PRIVATE-TOKEN header, ``private_token`` query, ``Authorization:
     Bearer`` or ``access_token``.  JOB-TOKEN / ``job_token`` are ignored: none
-    of the endpoints served here accept job tokens, so such a request is
-    unauthenticated (spec §1.2, INFERRED there)."""
+    of the endpoints served here accept job tokens (doc/ci/jobs/ci_job_token.md
+    lists the ones that do), so such a request is unauthenticated."""
     token = req.headers.get("PRIVATE-TOKEN")
     if token:
         return token.strip()
@@ -52,16 +55,13 @@ def token_from_request(req) -> str | None:
     return None
 
 
-def resolve_user(app, req) -> dict | None:
-    """The current user, or None when no credentials were sent.
+def _token_user(app, token: str) -> tuple[dict, set]:
+    """``find_current_user!``: the token's user and the token's scopes.
 
     A token that was sent but is unknown gives 401 everywhere, also on
     endpoints without ``authenticate!`` (``find_personal_access_token``
     raises UnauthorizedError).  Expired and revoked tokens give the OAuth
     ``invalid_token`` body (lib/api/api_guard.rb)."""
-    token = token_from_request(req)
-    if not token:
-        return None
     found = app.store.user_by_token(token)
     if not found:
         raise errors.unauthorized()
@@ -76,17 +76,76 @@ def resolve_user(app, req) -> dict | None:
                                     "error_description": "Token is expired. You can either do re-authorization or token refresh."})
     if user is None or user["state"] != "active":
         raise errors.unauthorized()
-    scopes = set(pat["scopes"].split())
-    if "api" not in scopes:
-        if "read_api" in scopes and req.method in ("GET", "HEAD"):
-            pass
-        else:
-            needed = "api read_api" if req.method in ("GET", "HEAD") else "api"
-            raise errors.ApiError(403, {
-                "error": "insufficient_scope",
-                "error_description": "The request requires higher privileges than provided by the access token.",
-                "scope": needed})
-    return user
+    return user, set(pat["scopes"].split())
+
+
+def _insufficient_scope(scope: str) -> errors.ApiError:
+    return errors.ApiError(403, {
+        "error": "insufficient_scope",
+        "error_description": "The request requires higher privileges than provided by the access token.",
+        "scope": scope})
+
+
+def _check_endpoint_scopes(req, scopes: set) -> None:
+    """``validate_and_save_access_token!(scopes: scopes_registered_for_endpoint)``:
+    ``api`` everywhere, ``read_api`` for GET/HEAD (lib/api/api.rb
+    ``allow_access_with_scope``)."""
+    if "api" in scopes or ("read_api" in scopes and req.method in ("GET", "HEAD")):
+        return
+    raise _insufficient_scope("api read_api" if req.method in ("GET", "HEAD") else "api")
+
+
+def sudo_identifier(req):
+    """``params[:sudo] || env['HTTP_SUDO']`` (lib/api/helpers.rb): the
+    parameter (query or body) wins over the ``Sudo`` header; an empty value
+    is still a value (Ruby's ``""`` is truthy)."""
+    if "sudo" in req.params and req.params["sudo"] is not None:
+        return req.params["sudo"]
+    return req.headers.get("Sudo")
+
+
+def find_user(store, ident) -> dict | None:
+    """``UserFinder#find_by_id_or_username`` (app/finders/user_finder.rb):
+    an Integer or ``/^\\d+$/`` is an id, anything else a username
+    (``User.find_by_username``, case-insensitive)."""
+    if isinstance(ident, bool):
+        ident = str(ident).lower()
+    if isinstance(ident, int) or re.fullmatch(r"\d+", str(ident)):
+        return store.get("users", int(ident))
+    return store.user_by_username(str(ident))
+
+
+def resolve_user(app, req) -> dict | None:
+    """``current_user`` (lib/api/helpers.rb): the token's user, then ``sudo!``,
+    then the endpoint's scope check unless the request is sudoed
+    (``validate_and_save_access_token!(...) unless sudo?``).
+
+    ``sudo!``: without a Sudo value nothing happens.  With one: no
+    authenticated user, 401; not an admin, 403 "Must be admin to use sudo";
+    a token without the ``sudo`` scope, 403 ``insufficient_scope`` with
+    ``"scope":"sudo"`` (doc/api/rest/authentication.md "Sudo"); an unknown
+    id or username, 404 "User with ID or username '<value>' Not Found".
+    Otherwise the request acts as that user.  No credentials at all: None.
+    """
+    token = token_from_request(req)
+    initial, scopes = _token_user(app, token) if token else (None, set())
+    ident = sudo_identifier(req)
+    if ident is None:
+        if initial is not None:
+            _check_endpoint_scopes(req, scopes)
+        return initial
+    if initial is None:
+        raise errors.unauthorized()
+    if not initial["is_admin"]:
+        raise errors.forbidden("Must be admin to use sudo")
+    if "sudo" not in scopes:
+        raise _insufficient_scope("sudo")
+    sudoed = find_user(app.store, ident)
+    if sudoed is None:
+        raise errors.not_found(f"User with ID or username '{ident}'")
+    if sudoed["id"] == initial["id"]:
+        _check_endpoint_scopes(req, scopes)       # sudo? is false: the usual check runs
+    return sudoed
 
 
 def authenticate(req) -> dict:

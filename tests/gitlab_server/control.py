@@ -83,7 +83,7 @@ class Faults:
             return DROP
         status = int(rule["status"])
         if status == 429:
-            # Rack::Attack's throttled response: plain text "Retry later" (spec §1.6).
+            # Rack::Attack's throttled response: plain text "Retry later" (doc/administration/settings/user_and_ip_rate_limits.md).
             headers = {}
             if rule.get("retry_after") is not None:
                 headers["Retry-After"] = str(int(rule["retry_after"]))

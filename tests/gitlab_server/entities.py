@@ -7,9 +7,13 @@ import json
 from . import auth
 from .clock import stored_date
 
-ACCESS_LEVEL_DESCRIPTIONS = {  # ProtectedRefAccess.human_access_levels (spec §4.1)
+ACCESS_LEVEL_DESCRIPTIONS = {  # ProtectedRefAccess.human_access_levels (app/models/concerns/protected_ref_access.rb)
     0: "No one", 30: "Developers + Maintainers", 40: "Maintainers", 60: "Instance admins",
 }
+# DeployToken::AVAILABLE_SCOPES (app/models/deploy_token.rb); DeployToken#scopes
+# lists the enabled ones in this order.
+DEPLOY_TOKEN_SCOPES = ("read_repository", "read_registry", "write_registry", "read_package_registry",
+                       "write_package_registry", "read_virtual_registry", "write_virtual_registry")
 
 
 def user_basic(req, user: dict) -> dict:
@@ -55,7 +59,7 @@ def _full_name(store, ns_id: int) -> str:
 
 
 def project_identity(req, store, p: dict) -> dict:
-    """``Entities::ProjectIdentity`` (spec §2.1)."""
+    """``Entities::ProjectIdentity`` (lib/api/entities/project_identity.rb)."""
     return {"id": p["id"], "description": p["description"], "name": p["name"],
             "name_with_namespace": f"{_full_name(store, p['namespace_id'])} / {p['name']}",
             "path": p["path"], "path_with_namespace": p["full_path"], "created_at": p["created_at"]}
@@ -124,7 +128,8 @@ def ssh_key(key: dict) -> dict:
 
 
 def deploy_key(key: dict) -> dict:
-    """``Entities::DeployKey``: the stored key plus both fingerprints (spec §2.1)."""
+    """``Entities::DeployKey`` (lib/api/entities/deploy_key.rb): the stored key
+    plus both fingerprints."""
     out = ssh_key(key)
     out["fingerprint"] = key["fingerprint"]
     out["fingerprint_sha256"] = key["fingerprint_sha256"]
@@ -139,7 +144,8 @@ def deploy_keys_project(key: dict, can_push) -> dict:
 
 
 def deploy_token(token: dict, today, with_token: bool = False) -> dict:
-    """``Entities::DeployToken`` / ``DeployTokenWithToken`` (spec §3.1)."""
+    """``Entities::DeployToken`` / ``DeployTokenWithToken``
+    (lib/api/entities/deploy_token.rb, deploy_token_with_token.rb)."""
     expires = stored_date(token["expires_at"])
     out = {"id": token["id"], "name": token["name"], "username": token["username"],
            "expires_at": token["expires_at"]}
@@ -147,7 +153,7 @@ def deploy_token(token: dict, today, with_token: bool = False) -> dict:
         out["token"] = token["token"]
     out.update({"revoked": bool(token["revoked"]),
                 "expired": bool(expires is not None and expires < today),
-                "scopes": json.loads(token["scopes"])})
+                "scopes": [s for s in DEPLOY_TOKEN_SCOPES if s in json.loads(token["scopes"])]})
     return out
 
 

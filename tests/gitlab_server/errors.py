@@ -1,4 +1,6 @@
-"""GitLab's error bodies (spec §1.4).
+"""GitLab's error bodies (lib/api/helpers.rb ``render_api_error!``, ``not_found!``,
+``forbidden!``, ``render_validation_error!``; lib/api/api.rb ``rescue_from``;
+doc/api/rest/troubleshooting.md).
 
 Two shapes exist: Grape parameter errors use ``{"error": ...}``; everything
 raised from endpoint code uses ``{"message": ...}`` (a string, a list of full

@@ -1,4 +1,5 @@
-"""SSH public keys as GitLab's ``Key`` model sees them (spec §2.1, §2.2).
+"""SSH public keys as GitLab's ``Key`` model sees them (app/models/key.rb,
+lib/gitlab/ssh_public_key.rb, app/validators/ssh_key_validator.rb).
 
 - ``sanitize``: ``Gitlab::SSHPublicKey.sanitize`` -- keep type, base64 and the
   first comment word only.
@@ -151,7 +152,8 @@ def allowed_technologies(settings: dict) -> list[str]:
 
 def restriction_errors(public_key: PublicKey | None, settings: dict) -> list[str]:
     """``Key#key_meets_restrictions``.  An unparseable key has type nil, and
-    ``key_restriction_for(nil)`` is FORBIDDEN (spec §2.2)."""
+    ``key_restriction_for(nil)`` is FORBIDDEN
+    (app/models/application_setting_implementation.rb)."""
     tech = public_key.technology if public_key else None
     restriction = int(settings.get(f"{tech}_key_restriction", 0)) if tech else FORBIDDEN
     if restriction == FORBIDDEN:
@@ -173,7 +175,7 @@ def validate(title, key: str | None, settings: dict, taken) -> dict[str, list[st
     """The ``Key`` model validations in declaration order.
 
     ``taken(fingerprint_sha256)`` says whether another key already has that
-    fingerprint (uniqueness spans users' keys and deploy keys, spec §2.2).
+    fingerprint (uniqueness spans users' keys and deploy keys: app/models/key.rb).
     Returns attribute -> messages (empty when valid).  Expiry is checked by
     the caller because it needs the clock.
     """

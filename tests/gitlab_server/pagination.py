@@ -1,4 +1,6 @@
-"""Offset pagination exactly as GitLab emits it (spec §1.5).
+"""Offset pagination exactly as GitLab emits it
+(lib/gitlab/pagination/offset_pagination.rb, offset_header_builder.rb;
+doc/api/rest/_index.md "Pagination").
 
 Kaminari semantics: ``page`` default 1, ``per_page`` default 20 and clamped
 to 100; ``X-Next-Page``/``X-Prev-Page`` are ``""`` when absent (including when
@@ -11,8 +13,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from . import errors
-from .params import coerce_int
+from .params import Declared
 
 DEFAULT_PER_PAGE = 20
 MAX_PER_PAGE = 100
@@ -20,23 +21,21 @@ COUNT_LIMIT = 10_000  # above this GitLab omits X-Total / X-Total-Pages / rel="l
 
 
 def page_params(req) -> tuple[int, int]:
-    problems = []
-    page, per_page = 1, DEFAULT_PER_PAGE
-    if req.params.get("page") not in (None, ""):
-        try:
-            page = coerce_int(req.params["page"])
-        except ValueError:
-            problems.append("page is invalid")
-    if req.params.get("per_page") not in (None, ""):
-        try:
-            per_page = coerce_int(req.params["per_page"])
-        except ValueError:
-            problems.append("per_page is invalid")
-    if problems:
-        raise errors.error(400, ", ".join(problems))
+    """``use :pagination`` (lib/api/pagination_params.rb): ``page`` and
+    ``per_page`` are Integers (``page=abc``: 400 "page is invalid") and
+    ``per_page`` has ``except_values: [0]`` (400 "per_page has a value not
+    allowed").  A route that validated its parameters already (so Grape's
+    messages for all of them come out together) leaves the result in
+    ``req.page_values``.  Then Kaminari: a page below 1 is page 1, a negative
+    ``per_page`` is ignored (``per`` returns the relation unchanged, so the
+    default 20 stays) and anything above 100 is clamped."""
+    vals = getattr(req, "page_values", None)
+    if vals is None:
+        vals = Declared(req.params).pagination().validate()
+    page, per_page = vals.get("page") or 1, vals.get("per_page") or DEFAULT_PER_PAGE
     page = max(page, 1)
     if per_page < 1:
-        per_page = DEFAULT_PER_PAGE  # INFERRED: Kaminari ignores non-positive per()
+        per_page = DEFAULT_PER_PAGE
     return page, min(per_page, MAX_PER_PAGE)
 
 

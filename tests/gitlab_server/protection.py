@@ -11,7 +11,7 @@ from . import auth
 
 
 def rule_matches(rule: str, tag: str) -> bool:
-    """ProtectedRefMatcher (spec §4.3): exact name, or ``*`` = any characters
+    """ProtectedRefMatcher (app/models/protected_ref_matcher.rb): exact name, or ``*`` = any characters
     (including ``/`` and nothing); everything else literal."""
     if rule == tag:
         return True
@@ -33,7 +33,8 @@ def is_protected(store, project_id: int, tag: str) -> bool:
 def _level_allows(store, level: dict, user: dict, project: dict, deploy_key: dict | None) -> bool:
     """ProtectedRefAccess#check_access for one create-access row."""
     if level["deploy_key_id"] is not None:
-        # Only a deploy key acting for itself can use its row (spec §5.3).
+        # Only a deploy key acting for itself can use its row
+        # (app/models/concerns/protected_ref_deploy_key_access.rb).
         if not deploy_key or deploy_key["id"] != level["deploy_key_id"]:
             return False
         row = store.one("SELECT can_push FROM deploy_keys_projects WHERE deploy_key_id = ? AND project_id = ?",
@@ -57,7 +58,8 @@ def _level_allows(store, level: dict, user: dict, project: dict, deploy_key: dic
 
 def can_create_protected_tag(store, user: dict | None, project: dict, tag: str,
                              deploy_key: dict | None = None) -> bool:
-    """Union over every matching rule: the most permissive wins (spec §4.3)."""
+    """Union over every matching rule: the most permissive wins
+    (app/models/concerns/protected_ref.rb ``protected_ref_accessible_to?``)."""
     if user is None:
         return False
     for rule in matching_rules(store, project["id"], tag):
@@ -69,7 +71,8 @@ def can_create_protected_tag(store, user: dict | None, project: dict, tag: str,
 
 
 def tag_create_violation(store, user, project: dict, tag: str, deploy_key: dict | None = None) -> str | None:
-    """Gitlab::Checks::TagCheck messages for creating a tag (spec §5.2)."""
+    """Gitlab::Checks::TagCheck messages for creating a tag
+    (lib/gitlab/checks/tag_check.rb)."""
     if project["default_branch"] and tag == project["default_branch"]:
         return "You cannot use default branch name to create a tag"
     if tag.startswith("refs/tags/"):

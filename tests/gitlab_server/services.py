@@ -57,14 +57,15 @@ def create_group(state, name: str, path: str, parent: dict | None, visibility: s
 
 def add_member(state, source_type: str, source_id: int, user_id: int, level: int,
                created_by: int | None = None, expires_at: str | None = None) -> dict:
-    store = state.store
+    store, now = state.store, fmt_time(state.clock.now())
     existing = store.member_row(source_type, source_id, user_id)
     if existing:
-        store.update("members", existing["id"], access_level=level)
+        if existing["access_level"] != level:
+            store.update("members", existing["id"], access_level=level, updated_at=now)
         return store.get("members", existing["id"])
     member_id = store.insert("members", source_type=source_type, source_id=source_id, user_id=user_id,
                              access_level=level, created_by_id=created_by, expires_at=expires_at,
-                             created_at=fmt_time(state.clock.now()))
+                             created_at=now, updated_at=now)
     return store.get("members", member_id)
 
 
@@ -77,7 +78,7 @@ def create_project(state, creator: dict, namespace: dict, name: str, path: str, 
                               full_path=full_path, visibility=visibility,
                               default_branch=default_branch if initialize_with_readme else None,
                               description=description or "", creator_id=creator["id"] if creator else None,
-                              created_at=fmt_time(now), last_activity_at=fmt_time(now))
+                              created_at=fmt_time(now), last_activity_at=fmt_time(now), updated_at=fmt_time(now))
     readme = f"# {name}\n\n{description}\n" if initialize_with_readme else None
     author = (creator["name"], creator["email"] or f"{creator['username']}@example.com") if creator else \
         ("Administrator", "admin@example.com")
@@ -93,14 +94,43 @@ def create_project(state, creator: dict, namespace: dict, name: str, path: str, 
 
 def destroy_deploy_keys_project(state, dkp: dict) -> None:
     """Remove a join row; an orphaned *private* key is destroyed with it
-    (DeployKeysProject#destroy_orphaned_deploy_key, spec §2.6)."""
+    (app/models/deploy_keys_project.rb ``destroy_orphaned_deploy_key``;
+    app/models/deploy_key.rb ``destroyed_when_orphaned?`` is ``private?``)."""
     store = state.store
     store.run("DELETE FROM deploy_keys_projects WHERE id = ?", (dkp["id"],))
     key = store.get("keys", dkp["deploy_key_id"])
     if key and not key["public"]:
-        left = store.one("SELECT COUNT(*) AS n FROM deploy_keys_projects WHERE deploy_key_id = ?", (key["id"],))
-        if left["n"] == 0:
-            store.run("DELETE FROM keys WHERE id = ?", (key["id"],))
+        left = store.one("SELECT 1 FROM deploy_keys_projects WHERE deploy_key_id = ? LIMIT 1", (key["id"],))
+        if left is None:
+            destroy_key(state, key["id"])
+
+
+def destroy_key(state, key_id: int) -> None:
+    """Delete a row of ``keys`` with what the database removes with it: the
+    foreign key from ``protected_tag_create_access_levels.deploy_key_id`` to
+    ``keys`` is ``ON DELETE CASCADE`` (db/structure.sql; added by the
+    migration ``AddIndexForProtectedTagCreateAccessLevels``:
+    ``add_concurrent_foreign_key :protected_tag_create_access_levels, :keys,
+    column: :deploy_key_id, on_delete: :cascade``).  Any link rows left go
+    too (callers destroy keys that have none).
+
+    A protected tag whose only access level named the key keeps existing with
+    no access levels at all: ProtectedRef has no length validation and nothing
+    destroys the tag (app/models/concerns/protected_ref.rb), so the API shows
+    ``"create_access_levels": []`` and nobody may create matching tags
+    (``protected_ref_accessible_to?`` finds no level that grants access)."""
+    store = state.store
+    store.run("DELETE FROM protected_tag_create_access_levels WHERE deploy_key_id = ?", (key_id,))
+    store.run("DELETE FROM deploy_keys_projects WHERE deploy_key_id = ?", (key_id,))
+    store.run("DELETE FROM keys WHERE id = ?", (key_id,))
+
+
+def touch_project(state, project_id: int) -> None:
+    """``belongs_to :project, touch: true`` of protected refs
+    (app/models/concerns/protected_ref.rb): creating or destroying a protected
+    tag moves ``projects.updated_at``, which ``DELETE /projects/:id`` compares
+    with ``If-Unmodified-Since``."""
+    state.store.update("projects", project_id, updated_at=fmt_time(state.clock.now()))
 
 
 def delete_project(state, project: dict) -> None:

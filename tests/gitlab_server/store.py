@@ -59,7 +59,8 @@ CREATE TABLE IF NOT EXISTS projects (
   creator_id INTEGER,
   disk_path TEXT NOT NULL DEFAULT '',
   created_at TEXT NOT NULL,
-  last_activity_at TEXT NOT NULL
+  last_activity_at TEXT NOT NULL,
+  updated_at TEXT
 );
 CREATE TABLE IF NOT EXISTS members (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -70,10 +71,12 @@ CREATE TABLE IF NOT EXISTS members (
   expires_at TEXT,
   created_by_id INTEGER,
   created_at TEXT NOT NULL,
+  updated_at TEXT,
   UNIQUE (source_type, source_id, user_id)
 );
 -- Users' SSH keys and deploy keys share the keys table (fingerprint
--- uniqueness spans both, spec 2.2).
+-- uniqueness spans both: app/models/key.rb validates :fingerprint_sha256,
+-- uniqueness: true).
 CREATE TABLE IF NOT EXISTS keys (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   type TEXT,                     -- NULL (user key) | 'DeployKey'
@@ -122,7 +125,7 @@ CREATE TABLE IF NOT EXISTS protected_tags (
 CREATE TABLE IF NOT EXISTS protected_tag_create_access_levels (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   protected_tag_id INTEGER NOT NULL,
-  access_level INTEGER NOT NULL DEFAULT 40,  -- column default (spec 4.1)
+  access_level INTEGER NOT NULL DEFAULT 40,  -- column default (db/structure.sql)
   user_id INTEGER,
   group_id INTEGER,
   deploy_key_id INTEGER,
@@ -133,6 +136,39 @@ CREATE TABLE IF NOT EXISTS settings (
   value TEXT NOT NULL
 );
 """
+
+# The indexes GitLab has for the lookups the routes make on every request
+# (db/structure.sql; db/schema.rb before 13.x): a request then costs the same
+# however many rows the instance holds.  The UNIQUE constraints above already
+# give SQLite indexes for users.username, projects/namespaces.full_path,
+# keys.fingerprint_sha256, tokens, members (source_type, source_id, user_id),
+# deploy_keys_projects (deploy_key_id, project_id) and protected_tags
+# (project_id, name).
+INDEXES = """
+CREATE INDEX IF NOT EXISTS index_deploy_keys_projects_on_deploy_key_id ON deploy_keys_projects (deploy_key_id);
+CREATE INDEX IF NOT EXISTS index_deploy_keys_projects_on_project_id ON deploy_keys_projects (project_id);
+CREATE INDEX IF NOT EXISTS index_keys_on_user_id ON keys (user_id);
+CREATE INDEX IF NOT EXISTS index_keys_on_fingerprint ON keys (fingerprint);
+CREATE INDEX IF NOT EXISTS index_members_on_user_id ON members (user_id);
+CREATE INDEX IF NOT EXISTS index_personal_access_tokens_on_user_id ON personal_access_tokens (user_id);
+CREATE INDEX IF NOT EXISTS index_namespaces_on_parent_id ON namespaces (parent_id);
+CREATE INDEX IF NOT EXISTS index_namespaces_on_owner_id ON namespaces (owner_id);
+CREATE INDEX IF NOT EXISTS index_projects_on_namespace_id ON projects (namespace_id);
+CREATE INDEX IF NOT EXISTS index_deploy_tokens_on_project_id ON deploy_tokens (project_id);
+CREATE INDEX IF NOT EXISTS index_deploy_tokens_on_group_id ON deploy_tokens (group_id);
+CREATE INDEX IF NOT EXISTS index_protected_tags_on_project_id ON protected_tags (project_id);
+CREATE INDEX IF NOT EXISTS index_protected_tag_create_access ON protected_tag_create_access_levels (protected_tag_id);
+CREATE INDEX IF NOT EXISTS index_protected_tag_create_access_levels_on_deploy_key_id
+  ON protected_tag_create_access_levels (deploy_key_id);
+CREATE INDEX IF NOT EXISTS index_protected_tag_create_access_levels_on_user_id
+  ON protected_tag_create_access_levels (user_id);
+CREATE INDEX IF NOT EXISTS index_protected_tag_create_access_levels_on_group_id
+  ON protected_tag_create_access_levels (group_id);
+"""
+
+# Columns added after the first release: an existing ``--db`` file gets them
+# on start (``CREATE TABLE IF NOT EXISTS`` leaves old tables as they are).
+ADDED_COLUMNS = (("members", "updated_at", "TEXT"), ("projects", "updated_at", "TEXT"))
 
 TABLES = ("users", "personal_access_tokens", "namespaces", "projects", "members", "keys",
           "deploy_keys_projects", "deploy_tokens", "protected_tags",
@@ -152,6 +188,11 @@ class Store:
         if path:
             self.conn.execute("PRAGMA journal_mode = WAL")
         self.conn.executescript(SCHEMA)
+        for table, column, decl in ADDED_COLUMNS:
+            have = {r["name"] for r in self.conn.execute(f"PRAGMA table_info({table})").fetchall()}
+            if column not in have:
+                self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+        self.conn.executescript(INDEXES)
         self._depth = 0
 
     # --- transactions -------------------------------------------------------
@@ -226,8 +267,8 @@ class Store:
         return self.one("SELECT * FROM users WHERE username = ?", (username,))
 
     def project_by_ref(self, ref: str) -> dict | None:
-        """``find_project``: digits -> id, a value with ``/`` -> full path,
-        anything else finds nothing (spec §1.3)."""
+        """``find_project`` (lib/api/helpers.rb): ``/^-?\\d+$/`` -> id, a value
+        with ``/`` -> full path, anything else finds nothing."""
         ref = str(ref)
         if ref.lstrip("-").isdigit():
             return self.get("projects", int(ref))

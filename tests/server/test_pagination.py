@@ -1,4 +1,5 @@
-"""Offset pagination (spec §1.5) over >100 items."""
+"""Offset pagination (lib/gitlab/pagination/offset_header_builder.rb,
+doc/api/rest/_index.md "Pagination") over >100 items."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Roles, inheritance and the 401/403/404 rules (spec §2.3, §3.2, §4.2)."""
+"""Roles, inheritance and the 401/403/404 rules (lib/api/deploy_keys.rb,
+lib/api/deploy_tokens.rb, lib/api/protected_tags.rb, app/policies/project_policy.rb)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Protected tags (spec §4) and the tags API honouring them (spec §5.1)."""
+"""Protected tags (lib/api/protected_tags.rb) and the tags API honouring them
+(lib/api/tags.rb)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import requests
 
 from support import sshkeys
 
-# spec §4.1, the documented protected tag.
+# The documented protected tag (doc/api/protected_tags.md).
 PROTECTED_TAG_EXAMPLE = {"name": "release-1-0", "create_access_levels": [
     {"id": 1, "access_level": 40, "access_level_description": "Maintainers", "deploy_key_id": None},
     {"id": 2, "access_level": 40, "access_level_description": "ci key", "deploy_key_id": 7}]}

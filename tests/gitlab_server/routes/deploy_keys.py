@@ -1,12 +1,13 @@
-"""Deploy keys (spec §2): lib/api/deploy_keys.rb."""
+"""Deploy keys: lib/api/deploy_keys.rb (doc/api/deploy_keys.md)."""
 
 from __future__ import annotations
 
 from .. import auth, entities, errors, keys, services
 from ..app import created, no_content, ok
 from ..clock import fmt_time
+from ..conditional import check_unmodified_since
 from ..pagination import paginate
-from ..params import Declared, at_least_one_of, coerce_bool
+from ..params import Declared
 
 
 def _project_for_admin(app, req) -> dict:
@@ -33,9 +34,10 @@ def _new_key(app, req, user, vals: dict, public: bool, prefix: str) -> int:
     rendered with ``prefix`` (``deploy_key.`` when nested in the join row)."""
     key_text = keys.sanitize(vals["key"]) if vals["key"].strip() else vals["key"]
     errs = keys.validate(vals["title"], key_text, app.settings(), _taken(app))
-    expires = vals.get("expires_at")
+    expires = vals.get("expires_at")        # None also for expires_at="" (Grape: nil)
     if expires is not None and expires < app.clock.now():
-        # Key#expiration, on: :create.  The nested name is INFERRED (spec §2.4).
+        # Key#expiration, on: :create (app/models/key.rb); nested under
+        # deploy_key. like every attribute of the nested key.
         errs.setdefault("key", []).append("has expired")
     if errs:
         raise errors.validation({f"{prefix}{attr}": msgs for attr, msgs in errs.items()})
@@ -52,23 +54,43 @@ def _link(app, key_id: int, project_id: int, can_push: bool) -> None:
                      can_push=int(bool(can_push)), created_at=now, updated_at=now)
 
 
-def accessible_key_ids(app, user) -> set[int]:
-    """``User#accessible_deploy_keys``: keys enabled in any project the user
-    is authorised for (any role), plus every public key.  Admins get no
-    extra keys here (spec §2.4 step 3)."""
+def key_accessible(app, user, key: dict) -> bool:
+    """Is ``key`` in ``User#accessible_deploy_keys`` (app/models/user.rb):
+    ``DeployKey.are_public`` union the keys enabled in the user's
+    ``authorized_projects`` (any role; admins get no extra keys).
+
+    GitLab answers this with indexed queries; so does this: only the links
+    of this one key are read (index on ``deploy_keys_projects.deploy_key_id``),
+    never every link of the instance."""
+    if key["public"]:
+        return True
     store = app.store
-    ids = {r["id"] for r in store.all("SELECT id FROM keys WHERE type = 'DeployKey' AND public = 1")}
-    for row in store.all("SELECT dkp.deploy_key_id, p.* FROM deploy_keys_projects dkp "
-                         "JOIN projects p ON p.id = dkp.project_id"):
-        if auth.project_access(store, user, row) >= auth.GUEST:
-            ids.add(row["deploy_key_id"])
-    return ids
+    for project in store.all("SELECT p.* FROM deploy_keys_projects dkp JOIN projects p ON p.id = dkp.project_id "
+                             "WHERE dkp.deploy_key_id = ?", (key["id"],)):
+        if auth.project_access(store, user, project) >= auth.GUEST:
+            return True
+    return False
+
+
+def _deploy_key_by_text(app, key_text: str) -> dict | None:
+    """``DeployKey.find_by(key: params[:key])``: an exact match on the stored
+    text.  Equal texts parse to the same key, and ``fingerprint_sha256`` is
+    unique across ``keys`` (app/models/key.rb), so the lookup goes through
+    that unique index and compares the text afterwards."""
+    parsed = keys.parse(key_text)
+    if parsed is None:
+        return None
+    row = app.store.one("SELECT * FROM keys WHERE fingerprint_sha256 = ?", (parsed.fingerprint_sha256,))
+    if row and row["type"] == "DeployKey" and row["key"] == key_text:
+        return row
+    return None
 
 
 # --- project deploy keys ----------------------------------------------------
 
 def list_project_keys(app, req):
     project = _project_for_admin(app, req)
+    req.page_values = Declared(req.params).pagination().validate()
     rows = app.store.all("SELECT k.*, dkp.can_push FROM deploy_keys_projects dkp JOIN keys k "
                          "ON k.id = dkp.deploy_key_id WHERE dkp.project_id = ? ORDER BY dkp.id", (project["id"],))
     page, headers = paginate(req, rows)
@@ -84,35 +106,35 @@ def get_project_key(app, req):
 
 
 def create_project_key(app, req):
-    """The reuse-or-link-or-create algorithm of spec §2.4."""
+    """``POST /projects/:id/deploy_keys``: reuse the key already in this
+    project, else link a key the caller can reach, else create one."""
     project = _project_for_admin(app, req)
     vals = (Declared(req.params).requires("key").requires("title").optional("can_push", bool)
             .optional("expires_at", "datetime").validate())
     user, store = req.user, app.store
-    key_text = vals["key"].strip()
+    key_text = vals["key"].strip()          # params[:key].strip!
     vals["key"] = key_text
-    # 2. already in this project: raw match against the stored (sanitised) key.
-    row = store.one("SELECT k.*, dkp.can_push FROM deploy_keys_projects dkp JOIN keys k "
-                    "ON k.id = dkp.deploy_key_id WHERE dkp.project_id = ? AND k.key = ?", (project["id"], key_text))
-    if row:
-        return created(entities.deploy_keys_project(row, row["can_push"]))
-    # 3. a key the user can reach: link it (same id, existing title kept).
-    can_push = bool(vals.get("can_push", False))
-    candidates = store.all("SELECT * FROM keys WHERE type = 'DeployKey' AND key = ? ORDER BY id", (key_text,))
-    if candidates:
-        reachable = accessible_key_ids(app, user)
-        for key in candidates:
-            if key["id"] in reachable:
-                _link(app, key["id"], project["id"], can_push)
-                return created(entities.deploy_keys_project(key, can_push))
-    # 4. a new private key owned by the caller.
+    can_push = bool(vals.get("can_push"))   # !!params[:can_push]; nil (can_push="") is false
+    candidate = _deploy_key_by_text(app, key_text)
+    if candidate is not None:
+        # Already joined to this project: returned as it is.
+        row = store.one("SELECT can_push FROM deploy_keys_projects WHERE project_id = ? AND deploy_key_id = ?",
+                        (project["id"], candidate["id"]))
+        if row:
+            return created(entities.deploy_keys_project(candidate, row["can_push"]))
+        # current_user.accessible_deploy_keys.find_by(key:): link it (same
+        # id, its title kept, the sent title ignored).
+        if key_accessible(app, user, candidate):
+            _link(app, candidate["id"], project["id"], can_push)
+            return created(entities.deploy_keys_project(candidate, can_push))
+    # A new private key owned by the caller.
     key_id = _new_key(app, req, user, vals, public=False, prefix="deploy_key.")
     _link(app, key_id, project["id"], can_push)
     return created(entities.deploy_keys_project(store.get("keys", key_id), can_push))
 
 
 def _may_update_title(app, user, key: dict) -> bool:
-    """``update_deploy_key_title`` (spec §2.5): admin; or for a private key
+    """``update_deploy_key_title`` (app/policies/deploy_key_policy.rb): admin; or for a private key
     the caller can manage, when it is orphaned or in exactly one project that
     the caller maintains."""
     store = app.store
@@ -131,24 +153,33 @@ def _may_update_title(app, user, key: dict) -> bool:
 def update_project_key(app, req):
     project = _project_for_admin(app, req)
     key_id = _key_id(req)
-    vals = Declared(req.params).optional("title").optional("can_push", bool).validate()
-    at_least_one_of(req.params, "title", "can_push")
+    vals = (Declared(req.params).optional("title").optional("can_push", bool)
+            .at_least_one_of("title", "can_push").validate())
     row = app.store.project_deploy_key(project["id"], key_id)
     if not row:
         raise errors.record_not_found()
     # update_deploy_keys_project (Maintainer of this project) was checked above,
     # so the 403 branch (forbidden!(nil)) cannot be reached here.
+    now = fmt_time(app.clock.now())
+    if "can_push" in vals and vals["can_push"] is None:
+        # update_params[:can_push] = params[:can_push] if params.key?(:can_push):
+        # can_push="" (or null) is nil after Grape's coercion, and the column
+        # is ``can_push boolean DEFAULT false NOT NULL`` (db/structure.sql), so
+        # GitLab's UPDATE fails with ActiveRecord::NotNullViolation, which
+        # lib/api/api.rb answers with 500.
+        raise errors.message(500, "500 Internal Server Error")
     if "title" in vals and _may_update_title(app, req.user, row):
         title = vals["title"]
-        if not title.strip():
+        if title is None or not title.strip():
             raise errors.validation({"deploy_key.title": ["can't be blank"]})
         if len(title) > 255:
             raise errors.validation({"deploy_key.title": ["is too long (maximum is 255 characters)"]})
-        app.store.update("keys", key_id, title=title, updated_at=fmt_time(app.clock.now()))
+        if title != row["title"]:
+            app.store.update("keys", key_id, title=title, updated_at=now)
     # Otherwise the title is silently ignored (still 200).
-    if "can_push" in vals:
-        app.store.update("deploy_keys_projects", row["dkp_id"], can_push=int(vals["can_push"]),
-                         updated_at=fmt_time(app.clock.now()))
+    if "can_push" in vals and bool(vals["can_push"]) != bool(row["can_push"]):
+        # Only a changed attribute moves updated_at (ActiveRecord timestamps).
+        app.store.update("deploy_keys_projects", row["dkp_id"], can_push=int(vals["can_push"]), updated_at=now)
     row = app.store.project_deploy_key(project["id"], key_id)
     return ok(entities.deploy_keys_project(row, row["can_push"]))
 
@@ -160,17 +191,20 @@ def delete_project_key(app, req):
                         (project["id"], key_id))
     if not dkp:
         raise errors.not_found("Deploy key")
+    check_unmodified_since(req, dkp["updated_at"])    # destroy_conditionally!(deploy_key_project)
     services.destroy_deploy_keys_project(app.state, dkp)
     return no_content()
 
 
 def enable_project_key(app, req):
-    """Projects::EnableDeployKeyService (spec §2.7)."""
+    """Projects::EnableDeployKeyService (app/services/projects/enable_deploy_key_service.rb):
+    the key among the caller's accessible keys (any key for an admin);
+    idempotent; a new link is read-only."""
     project = _project_for_admin(app, req)
     key_id = _key_id(req)
     user = req.user
     key = app.store.one("SELECT * FROM keys WHERE id = ? AND type = 'DeployKey'", (key_id,))
-    if not key or not (user["is_admin"] or key_id in accessible_key_ids(app, user)):
+    if not key or not (user["is_admin"] or key_accessible(app, user, key)):
         raise errors.not_found("Deploy key")
     if not app.store.one("SELECT 1 FROM deploy_keys_projects WHERE project_id = ? AND deploy_key_id = ?",
                          (project["id"], key_id)):
@@ -182,7 +216,10 @@ def enable_project_key(app, req):
 
 def list_instance_keys(app, req):
     auth.authenticated_admin(req)
-    public_only = req.params.get("public") not in (None, "") and coerce_bool(req.params["public"])
+    # params { use :pagination; optional :public, type: Boolean, default: false }
+    vals = Declared(req.params).pagination().optional("public", bool, default=False).validate()
+    req.page_values = vals
+    public_only = bool(vals["public"])
     sql = "SELECT * FROM keys WHERE type = 'DeployKey'" + (" AND public = 1" if public_only else "") + " ORDER BY id"
     page, headers = paginate(req, app.store.all(sql))
     out = []

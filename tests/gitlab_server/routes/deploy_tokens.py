@@ -1,6 +1,8 @@
-"""Deploy tokens (spec §3): lib/api/deploy_tokens.rb.
+"""Deploy tokens: lib/api/deploy_tokens.rb (doc/api/deploy_tokens.md).
 
-These endpoints have no ``authenticate!``: an anonymous caller is stopped by
+These endpoints have no ``authenticate!`` and no ``before`` filter: Grape
+validates the parameters first (400), then the endpoint finds the project or
+group (404) and checks the ability (403).  An anonymous caller is stopped by
 project/group visibility (404) or by the ability check (403).
 """
 
@@ -13,11 +15,12 @@ from .. import auth, entities, errors
 from ..app import created, no_content, ok
 from ..clock import fmt_time
 from ..pagination import paginate
-from ..params import Declared, coerce_bool
+from ..params import Declared
 from ..services import random_token
+from .jwt_auth import deploy_token_active
 
-SCOPES = ("read_repository", "read_registry", "write_registry", "read_package_registry",
-          "write_package_registry", "read_virtual_registry", "write_virtual_registry")
+# DeployToken::AVAILABLE_SCOPES, in GitLab's order (app/models/deploy_token.rb).
+SCOPES = entities.DEPLOY_TOKEN_SCOPES
 USERNAME_RE = re.compile(r"\A[a-zA-Z0-9.+_-]+\Z")
 
 
@@ -29,21 +32,22 @@ def _scope(app, req, kind: str):
     return "group_id", group, lambda level: auth.require_group_level(app, req, group, level)
 
 
-def _active_filter(app, req, rows: list[dict]) -> list[dict]:
-    value = req.params.get("active")
-    if value in (None, ""):
+def _list_params(req) -> dict:
+    """``use :pagination; use :filter_params`` (``optional :active, type: Boolean``)."""
+    vals = Declared(req.params).pagination().optional("active", bool).validate()
+    req.page_values = vals
+    return vals
+
+
+def _active_filter(app, vals: dict, rows: list[dict]) -> list[dict]:
+    """``DeployTokens::TokensFinder#by_active`` (app/finders/deploy_tokens/tokens_finder.rb):
+    ``params[:active] ? items.active : items``, so ``active=false`` is no
+    filter at all, and ``active=true`` is the ``DeployToken.active`` scope,
+    ``expires_at >= NOW()`` on the timestamp (a token that expires today at
+    midnight is no longer active, although its ``expired`` is still false)."""
+    if not vals.get("active"):
         return rows
-    try:
-        active = coerce_bool(value)
-    except ValueError:
-        raise errors.invalid("active") from None
-    today = app.clock.today()
-
-    def is_active(t):
-        expired = t["expires_at"] is not None and t["expires_at"][:10] < today.isoformat()
-        return not t["revoked"] and not expired
-
-    return [t for t in rows if is_active(t) == active]
+    return [t for t in rows if deploy_token_active(app, t)]
 
 
 def _render(app, rows):
@@ -52,18 +56,20 @@ def _render(app, rows):
 
 
 def list_all(app, req):
+    vals = _list_params(req)
     auth.authenticated_admin(req)
-    rows = _active_filter(app, req, app.store.all("SELECT * FROM deploy_tokens ORDER BY id"))
+    rows = _active_filter(app, vals, app.store.all("SELECT * FROM deploy_tokens ORDER BY id"))
     page, headers = paginate(req, rows)
     return ok(_render(app, page), headers=headers)
 
 
 def list_tokens(kind: str):
     def handler(app, req):
+        vals = _list_params(req)
         column, owner, require = _scope(app, req, kind)
         require(auth.MAINTAINER)                           # read_deploy_token
         rows = app.store.all(f"SELECT * FROM deploy_tokens WHERE {column} = ? ORDER BY id", (owner["id"],))  # noqa: S608
-        page, headers = paginate(req, _active_filter(app, req, rows))
+        page, headers = paginate(req, _active_filter(app, vals, rows))
         return ok(_render(app, page), headers=headers)
     return handler
 
@@ -88,32 +94,41 @@ def get_token(kind: str):
 
 def create_token(kind: str):
     def handler(app, req):
+        vals = (Declared(req.params).requires("name").requires("scopes", "comma_array", values=SCOPES)
+                .optional("expires_at", "datetime").optional("username").validate())
         column, owner, require = _scope(app, req, kind)
         # Project: Maintainer (create_deploy_token); group: Owner.
         require(auth.MAINTAINER if kind == "projects" else auth.OWNER)
-        vals = (Declared(req.params).requires("name").requires("scopes", "comma_array", values=SCOPES)
-                .optional("expires_at", "datetime").optional("username").validate())
+        # scope_params turns the list into one boolean column per scope and
+        # DeployToken#scopes reads them back in AVAILABLE_SCOPES order, so the
+        # answer has GitLab's order and no duplicates.
+        scopes = [scope for scope in SCOPES if scope in vals["scopes"]]
+        # The model's validations in their order (app/models/deploy_token.rb):
+        # ensure_at_least_one_scope, username (length, format), name (length
+        # only: there is no presence check, an empty name is accepted).
         problems = []
-        if not vals["name"].strip():
-            problems.append("Name can't be blank")
-        if not vals["scopes"]:
+        if not scopes:
             problems.append("Scopes can't be blank")
-        username = vals.get("username")
-        if username:
+        username = vals.get("username") or None            # params[:username].presence
+        if username is not None:
             if len(username) > 255:
                 problems.append("Username is too long (maximum is 255 characters)")
-            elif not USERNAME_RE.match(username):
+            if not USERNAME_RE.match(username):
                 problems.append("Username can contain only letters, digits, '_', '-', '+', and '.'")
+        if len(vals["name"]) > 255:
+            problems.append("Name is too long (maximum is 255 characters)")
         if problems:
-            # create_deploy_token_payload_for: message is a *string* (spec §3.2).
+            # DeployTokenMethods#create_deploy_token_payload_for
+            # (app/services/concerns/deploy_token_methods.rb):
+            # errors.full_messages.to_sentence, a *string* message.
             raise errors.bad_request(errors.to_sentence(problems))
-        expires = vals.get("expires_at")
+        expires = vals.get("expires_at")                    # nil (also for "") -> "Forever" -> null
         token_id = app.store.insert(
-            "deploy_tokens", name=vals["name"], username=username or None, token=random_token("gldt-"),
-            scopes=json.dumps(vals["scopes"]), expires_at=fmt_time(expires), created_at=fmt_time(app.clock.now()),
+            "deploy_tokens", name=vals["name"], username=username, token=random_token("gldt-"),
+            scopes=json.dumps(scopes), expires_at=fmt_time(expires), created_at=fmt_time(app.clock.now()),
             creator_id=req.user["id"], **{column: owner["id"]})
         if not username:
-            # The default username uses the token's own id (spec §3.1).
+            # DeployToken#default_username: "gitlab+deploy-token-#{id}", the token's own id.
             app.store.update("deploy_tokens", token_id, username=f"gitlab+deploy-token-{token_id}")
         row = app.store.get("deploy_tokens", token_id)
         return created(entities.deploy_token(row, app.clock.today(), with_token=True))
@@ -126,6 +141,7 @@ def delete_token(kind: str):
         require(auth.MAINTAINER if kind == "projects" else auth.OWNER)
         row = _find_token(app, req, column, owner)
         app.store.run("DELETE FROM deploy_tokens WHERE id = ?", (row["id"],))
+        # no_content!, not destroy_conditionally!: If-Unmodified-Since is ignored.
         return no_content()
     return handler
 

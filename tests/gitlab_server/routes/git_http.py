@@ -1,16 +1,17 @@
 """Git smart HTTP (``/<group>/<project>.git/info/refs`` etc.), served by
 ``git http-backend`` as a CGI, the way GitLab Workhorse hands the pack
-protocol to Gitaly after Rails said yes (gl:app/controllers/repositories/
+protocol to Gitaly after Rails said yes (app/controllers/repositories/
 git_http_controller.rb, git_http_client_controller.rb).
 
 Authentication is HTTP Basic, as git's credential helpers send it:
 
 - a deploy token (``<username>:<token>``) with ``read_repository`` clones the
   projects it has access to (its project, or every project below its group);
-  deploy tokens cannot push (spec §3.1): ``git-receive-pack`` answers 403;
+  deploy tokens cannot push (no write scope in app/models/deploy_token.rb
+  ``AVAILABLE_SCOPES``): ``git-receive-pack`` answers 403;
 - a user's personal access token as password (any username) clones what the
   user may read.  Pushing over HTTP is not modelled (403): the tag and branch
-  rules of spec §5.2 run in the SSH endpoint's pre-receive hook only;
+  rules of lib/gitlab/checks/tag_check.rb run in the SSH endpoint's pre-receive hook only;
 - no credentials: public projects only; otherwise 401 with
   ``WWW-Authenticate: Basic realm="GitLab"`` so git asks its credential helper.
 """

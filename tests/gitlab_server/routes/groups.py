@@ -7,19 +7,15 @@ import re
 from .. import auth, entities, errors, services
 from ..app import created, ok
 from ..pagination import paginate
-from ..params import Declared, coerce_bool
-from .projects import order_projects
+from ..params import Declared, flag
+from .projects import min_access_level, order_projects
 
 VISIBILITIES = ("private", "internal", "public")
 PATH_RE = re.compile(r"\A[a-zA-Z0-9_.][a-zA-Z0-9_\-.]*\Z")
 
 
 def _flag(req, name: str) -> bool:
-    value = req.params.get(name)
-    try:
-        return value not in (None, "") and coerce_bool(value)
-    except ValueError:
-        raise errors.invalid(name) from None
+    return bool(flag(req, name))
 
 
 def _visible_groups(app, req) -> list[dict]:
@@ -50,8 +46,8 @@ def list_groups(app, req):
         rows = [g for g in rows if auth.group_access(app.store, user, g) > 0]
     if _flag(req, "owned"):
         rows = [g for g in rows if auth.group_access(app.store, user, g) >= auth.OWNER]
-    if req.params.get("min_access_level") not in (None, ""):
-        level = int(req.params["min_access_level"])
+    level = min_access_level(req)
+    if level is not None:
         rows = [g for g in rows if auth.group_access(app.store, user, g) >= level]
     if _flag(req, "top_level_only"):
         rows = [g for g in rows if g["parent_id"] is None]
@@ -81,7 +77,7 @@ def create_group(app, req):
     vals = (Declared(req.params).requires("name").requires("path").optional("parent_id", int)
             .optional("visibility", values=VISIBILITIES).optional("description").validate())
     parent = None
-    if "parent_id" in vals:
+    if vals.get("parent_id") is not None:
         parent = auth.find_group(app, req, str(vals["parent_id"]))
         # subgroup_creation_level defaults to Maintainer.
         auth.require_group_level(app, req, parent, auth.MAINTAINER)

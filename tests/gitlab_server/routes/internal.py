@@ -1,4 +1,6 @@
-"""GitLab Shell's internal API (spec §6.1, §6.2): lib/api/internal/base.rb.
+"""GitLab Shell's internal API: lib/api/internal/base.rb,
+lib/api/helpers/internal_helpers.rb (the client side is gitlab-shell's
+internal/gitlabnet/authorizedkeys/client.go and accessverifier/client.go).
 
 - ``GET /internal/authorized_keys?key=<b64>``: which key an SSH client
   presented (sshd's ``AuthorizedKeysCommand`` asks through
@@ -6,7 +8,7 @@
 - ``POST /internal/allowed``: may that key run ``git-upload-pack`` /
   ``git-receive-pack`` on the project; asked once by gitlab-shell with
   ``changes=_any`` and again by the pre-receive hook with the real
-  ``<old> <new> <ref>`` lines, where the tag rules of spec §5.2 apply.
+  ``<old> <new> <ref>`` lines, where the tag rules of lib/gitlab/checks/tag_check.rb apply.
 - ``GET /internal/discover?key_id=``: whose key it is (``ssh -T`` greeting).
 - ``GET /internal/check``: the health check gitlab-shell's ``check`` uses.
 
@@ -38,7 +40,7 @@ JWT_HEADER = "Gitlab-Shell-Api-Request"
 JWT_ISSUER = "gitlab-shell"
 ZERO = "0" * 40
 
-# gl:lib/gitlab/git_access.rb ERROR_MESSAGES and the checks in lib/gitlab/checks/.
+# lib/gitlab/git_access.rb ERROR_MESSAGES and the checks in lib/gitlab/checks/.
 PROJECT_NOT_FOUND = "The project you were looking for could not be found or you don't have permission to view it."
 COMMAND_NOT_ALLOWED = "The command you're trying to execute is not allowed."
 DOWNLOAD_DENIED = "You are not allowed to download code from this project."
@@ -196,7 +198,7 @@ def _parse_changes(text: str) -> list[tuple[str, str, str]]:
 
 def _check_change(app, key, user, project, old: str, new: str, ref: str) -> None:
     """BranchCheck (default branch only; other protected branches are not
-    modelled) and TagCheck (spec §5.2) for one ``<old> <new> <ref>`` line."""
+    modelled) and TagCheck (lib/gitlab/checks/tag_check.rb) for one ``<old> <new> <ref>`` line."""
     store = app.store
     is_deploy_key = key is not None and key["type"] == "DeployKey"
     level = auth.project_level(store, user, project) if user else auth.NO_ACCESS

@@ -1,19 +1,19 @@
-"""Container registry token service (spec §6.3): ``GET /jwt/auth``.
+"""Container registry token service: ``GET /jwt/auth``.
 
-gl:app/controllers/jwt_controller.rb and
+app/controllers/jwt_controller.rb and
 app/services/auth/container_registry_authentication_service.rb.  Docker
 distribution (``auth.token`` in its config) sends clients here; they come
 back with a short-lived RS256 JWT whose ``access`` claim lists what they may
 do with which repository.
 
-Credentials are HTTP Basic: a deploy token (``<username>:<token>``, spec
-§6.3 ``deploy_token_check``) or a user's personal access token as password
+Credentials are HTTP Basic: a deploy token (``<username>:<token>``,
+lib/gitlab/auth.rb ``deploy_token_check``) or a user's personal access token as password
 (any username).  No Basic auth: anonymous (public projects, pull only).
 
 The signing key comes from ``--registry-key PEM`` (``state.registry_key``);
 without it the registry counts as disabled (404 ``UNAVAILABLE``).  The
 registry trusts it through ``rootcertbundle``: a certificate for the same key
-(scripts/registry-endpoint.sh makes both at start).  The JWT header carries
+(tests/support/endpoints.py --registry makes both at start).  The JWT header carries
 ``kid``, the libtrust fingerprint of the public key, which is how
 distribution picks the key from that bundle.
 """
@@ -30,7 +30,7 @@ import uuid
 
 from .. import auth
 from ..app import Response
-from ..clock import stored_date
+from ..clock import parse_time, stored_date
 
 SERVICE = "container_registry"
 ISSUER = "gitlab-issuer"            # gitlab.yml registry.issuer default
@@ -74,12 +74,13 @@ def basic_credentials(req) -> tuple[str, str] | None:
 
 
 def deploy_token_active(app, token: dict) -> bool:
-    """``DeployToken.active``: not revoked and ``expires_at >= now`` (the
-    "Forever" date when none is stored)."""
+    """``DeployToken.active`` (app/models/deploy_token.rb): ``revoked = false
+    AND expires_at >= NOW()``, a comparison of timestamps, not dates; no
+    stored expiry is the "Forever" date, i.e. active."""
     if token["revoked"]:
         return False
-    expires = stored_date(token["expires_at"])
-    return expires is None or expires > app.clock.today()
+    expires = parse_time(token["expires_at"]) if token["expires_at"] else None
+    return expires is None or expires >= app.clock.now()
 
 
 def basic_caller(app, req) -> Caller | None:
@@ -188,7 +189,9 @@ def repository_project(app, name: str) -> dict | None:
 
 
 def allowed_actions(app, caller: Caller, project: dict | None, requested: list[str]) -> list[str]:
-    """Keep the actions the caller may perform (spec §6.3); others are dropped."""
+    """Keep the actions the caller may perform; others are dropped
+    (app/services/auth/container_registry_authentication_service.rb
+    ``process_repository_access``)."""
     if project is None:
         return []
     keep = []

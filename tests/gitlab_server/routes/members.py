@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from .. import auth, entities, errors, services
 from ..app import created, no_content, ok
+from ..clock import fmt_time
+from ..conditional import check_unmodified_since
 from ..pagination import paginate
 from ..params import Declared
 
@@ -118,7 +120,9 @@ def update_member(kind: str):
             raise errors.record_not_found()
         vals = Declared(req.params).requires("access_level", int, values=auth.VALID_LEVELS).validate()
         _validate_level(app, req, source_type, source, row["user_id"], vals["access_level"])
-        app.store.update("members", row["id"], access_level=vals["access_level"])
+        if row["access_level"] != vals["access_level"]:
+            app.store.update("members", row["id"], access_level=vals["access_level"],
+                             updated_at=fmt_time(app.clock.now()))
         return ok(entities.member(req, app.store, app.store.get("members", row["id"])))
     return handler
 
@@ -131,6 +135,8 @@ def remove_member(kind: str):
         row = app.store.member_row(source_type, source["id"], int(uid)) if uid.isdigit() else None
         if not row:
             raise errors.record_not_found()
+        # destroy_conditionally!(member) (lib/api/members.rb)
+        check_unmodified_since(req, row["updated_at"] or row["created_at"])
         app.store.run("DELETE FROM members WHERE id = ?", (row["id"],))
         return no_content()
     return handler

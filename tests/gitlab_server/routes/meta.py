@@ -1,5 +1,6 @@
-"""``/version``, ``/metadata`` (spec §1.7) and the key-restriction
-application settings (spec §2.2)."""
+"""``/version``, ``/metadata`` (lib/api/metadata.rb, doc/api/metadata.md) and
+the key-restriction application settings (lib/api/settings.rb;
+app/models/application_setting_implementation.rb ``*_key_restriction``)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ def put_settings(app, req):
         declared.optional(f"{tech}_key_restriction", int,
                           values=(0, keys.FORBIDDEN) + keys.SUPPORTED_SIZES[tech])
     for name, value in declared.validate().items():
-        app.store.set_setting(name, value)
+        if value is not None:             # a nil (e.g. "") leaves the setting as it is
+            app.store.set_setting(name, value)
     return ok(app.settings())
 
 

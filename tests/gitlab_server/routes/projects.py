@@ -6,11 +6,24 @@ import re
 
 from .. import auth, entities, errors, services
 from ..app import created, ok
+from ..conditional import check_unmodified_since
 from ..pagination import paginate
-from ..params import Declared, coerce_bool
+from ..params import Declared, flag
 
 VISIBILITIES = ("private", "internal", "public")
 PATH_RE = re.compile(r"\A[a-zA-Z0-9_][a-zA-Z0-9_\-.]*\Z")
+# Gitlab::Access.all_values (lib/gitlab/access.rb): Guest, Planner, Reporter,
+# Developer, Maintainer, Owner; ``min_access_level`` is declared with
+# ``type: Integer, values: Gitlab::Access.all_values`` (lib/api/projects.rb,
+# lib/api/groups.rb).
+ACCESS_VALUES = (10, 15, 20, 30, 40, 50)
+
+
+def min_access_level(req):
+    """``optional :min_access_level``: ``abc`` gives 400 "min_access_level is
+    invalid, min_access_level does not have a valid value"."""
+    return Declared(req.params).optional("min_access_level", int, values=ACCESS_VALUES).validate() \
+        .get("min_access_level")
 
 
 def order_projects(req, rows: list[dict]) -> list[dict]:
@@ -28,11 +41,7 @@ def order_projects(req, rows: list[dict]) -> list[dict]:
 
 
 def _flag(req, name: str) -> bool:
-    value = req.params.get(name)
-    try:
-        return value not in (None, "") and coerce_bool(value)
-    except ValueError:
-        raise errors.invalid(name) from None
+    return bool(flag(req, name))
 
 
 def list_projects(app, req):
@@ -44,8 +53,8 @@ def list_projects(app, req):
         rows = [p for p in rows if auth.project_access(store, user, p) > 0]
     if _flag(req, "owned"):
         rows = [p for p in rows if auth.project_access(store, user, p) >= auth.OWNER]
-    if req.params.get("min_access_level") not in (None, ""):
-        level = int(req.params["min_access_level"])
+    level = min_access_level(req)
+    if level is not None:
         rows = [p for p in rows if auth.project_access(store, user, p) >= level]
     if req.params.get("visibility"):
         rows = [p for p in rows if p["visibility"] == req.params["visibility"]]
@@ -116,6 +125,8 @@ def delete_project(app, req):
     auth.authenticate(req)
     project = auth.find_project(app, req, req.route_params["id"])
     auth.require_project_level(app, req, project, auth.OWNER)   # remove_project
+    # delete_project: destroy_conditionally!(user_project) (lib/api/projects.rb)
+    check_unmodified_since(req, project["updated_at"] or project["created_at"])
     services.delete_project(app.state, project)
     return ok({"message": "202 Accepted"}, status=202)
 

@@ -1,4 +1,4 @@
-"""Protected tags (spec §4): lib/api/protected_tags.rb.
+"""Protected tags: lib/api/protected_tags.rb (doc/api/protected_tags.md).
 
 No ``authenticate!``; every route needs the Maintainer-level
 ``manage_protected_tags`` abilities (app/policies/project_policy.rb), so a
@@ -8,13 +8,26 @@ update route: PATCH/PUT on ``/protected_tags/:name`` answer 405.
 
 from __future__ import annotations
 
-from .. import auth, entities, errors
+from .. import auth, entities, errors, services
 from ..app import created, no_content, ok
 from ..clock import fmt_time
+from ..conditional import check_unmodified_since
 from ..pagination import paginate
-from ..params import Declared, coerce_int
+from ..params import Declared, member
 
+# ProtectedTag::CreateAccessLevel.allowed_access_levels on a self-managed
+# instance: No one, Developers + Maintainers, Maintainers, Instance admins.
 CREATE_LEVELS = (0, 30, 40, 60)
+# The members of ``allowed_to_create``: ``optional :allowed_to_create, type:
+# Array[JSON]`` with ``optional :access_level, type: Integer, values:
+# ProtectedTag::CreateAccessLevel.allowed_access_levels``, ``:user_id``,
+# ``:group_id``, ``:deploy_key_id`` (all ``type: Integer``) in
+# ee/lib/ee/api/helpers/protected_tags_helpers.rb (CE declares only
+# ``deploy_key_id``: lib/api/helpers/protected_tags_helpers.rb).  Grape
+# validates them before the endpoint runs and names them
+# ``allowed_to_create[access_level]`` (no index for ``Array[JSON]``).
+ALLOWED_TO_CREATE = (member("access_level", int, values=CREATE_LEVELS), member("user_id", int),
+                     member("group_id", int), member("deploy_key_id", int))
 
 
 def _project(app, req) -> dict:
@@ -38,8 +51,9 @@ def render(app, tag: dict) -> dict:
             description = group["name"] if group else "Group"
         else:
             description = entities.ACCESS_LEVEL_DESCRIPTIONS.get(lv["access_level"], str(lv["access_level"]))
-        # deploy_key_id is exposed (null on role rows) as in the spec's example;
-        # user_id/group_id as EE exposes them.
+        # deploy_key_id is exposed (null on role rows) as
+        # spec/requests/api/protected_tags_spec.rb expects; user_id/group_id
+        # as EE exposes them (ee/lib/ee/api/entities/protected_ref_access.rb).
         levels.append({"id": lv["id"], "access_level": lv["access_level"],
                        "access_level_description": description, "deploy_key_id": lv["deploy_key_id"],
                        "user_id": lv["user_id"], "group_id": lv["group_id"]})
@@ -47,6 +61,7 @@ def render(app, tag: dict) -> dict:
 
 
 def list_tags(app, req):
+    req.page_values = Declared(req.params).pagination().validate()
     project = _project(app, req)
     rows = app.store.all("SELECT * FROM protected_tags WHERE project_id = ? ORDER BY id", (project["id"],))
     page, headers = paginate(req, rows)
@@ -66,68 +81,68 @@ def get_tag(app, req):
 
 
 def _entries(app, project, entries: list[dict]) -> tuple[list[dict], list[str]]:
-    """Resolve ``allowed_to_create`` entries into access-level rows and the
-    model's full error messages (422).  Wording INFERRED (spec §4.2)."""
+    """Resolve the (already Grape-validated) ``allowed_to_create`` entries
+    into access-level rows and the model's full error messages (422).  The
+    wording follows the validations of ProtectedRefDeployKeyAccess and
+    ProtectedRefAccess (app/models/concerns/protected_ref_deploy_key_access.rb,
+    protected_ref_access.rb) as ``errors.full_messages`` renders nested
+    attributes; the exact sentences are derived from those validations, not
+    copied from a GitLab spec."""
     rows, problems = [], []
     store = app.store
     for entry in entries:
-        try:
-            if entry.get("deploy_key_id") is not None:
-                key_id = coerce_int(entry["deploy_key_id"])
-                key = store.one("SELECT * FROM keys WHERE id = ? AND type = 'DeployKey'", (key_id,))
-                if not key:
-                    problems.append("Create access levels deploy key can't be blank")
-                    continue
-                link = store.one("SELECT can_push FROM deploy_keys_projects WHERE deploy_key_id = ? "
-                                 "AND project_id = ?", (key_id, project["id"]))
-                if not link or not link["can_push"]:
-                    problems.append("Create access levels deploy key is not enabled for this project")
-                    continue
-                owner = store.get("users", key["user_id"]) if key["user_id"] else None
-                if not owner or auth.project_access(store, owner, project) < auth.GUEST:
-                    problems.append("Create access levels deploy key owner is not a project member")
-                    continue
-                if any(r.get("deploy_key_id") == key_id for r in rows):
-                    problems.append("Create access levels deploy key has already been taken")
-                    continue
-                rows.append({"deploy_key_id": key_id, "access_level": auth.MAINTAINER})
-            elif entry.get("user_id") is not None:
-                user_id = coerce_int(entry["user_id"])
-                user = store.get("users", user_id)
-                if not user:
-                    problems.append("Create access levels user can't be blank")
-                elif auth.project_access(store, user, project) < auth.GUEST:
-                    problems.append("Create access levels user is not a member of the project")
-                else:
-                    rows.append({"user_id": user_id, "access_level": auth.MAINTAINER})
-            elif entry.get("group_id") is not None:
-                group_id = coerce_int(entry["group_id"])
-                if not store.one("SELECT 1 FROM namespaces WHERE id = ? AND kind = 'group'", (group_id,)):
-                    problems.append("Create access levels group can't be blank")
-                else:
-                    rows.append({"group_id": group_id, "access_level": auth.MAINTAINER})
-            elif entry.get("access_level") is not None:
-                level = coerce_int(entry["access_level"])
-                if level not in CREATE_LEVELS:
-                    problems.append("Create access levels access level is not included in the list")
-                else:
-                    rows.append({"access_level": level})
-        except ValueError:
-            raise errors.invalid("allowed_to_create") from None
+        if entry.get("deploy_key_id") is not None:
+            key_id = entry["deploy_key_id"]
+            key = store.one("SELECT * FROM keys WHERE id = ? AND type = 'DeployKey'", (key_id,))
+            if not key:
+                problems.append("Create access levels deploy key can't be blank")
+                continue
+            link = store.one("SELECT can_push FROM deploy_keys_projects WHERE deploy_key_id = ? "
+                             "AND project_id = ?", (key_id, project["id"]))
+            if not link or not link["can_push"]:
+                problems.append("Create access levels deploy key is not enabled for this project")
+                continue
+            owner = store.get("users", key["user_id"]) if key["user_id"] else None
+            if not owner or auth.project_access(store, owner, project) < auth.GUEST:
+                problems.append("Create access levels deploy key owner is not a project member")
+                continue
+            if any(r.get("deploy_key_id") == key_id for r in rows):
+                problems.append("Create access levels deploy key has already been taken")
+                continue
+            rows.append({"deploy_key_id": key_id, "access_level": auth.MAINTAINER})
+        elif entry.get("user_id") is not None:
+            user_id = entry["user_id"]
+            user = store.get("users", user_id)
+            if not user:
+                problems.append("Create access levels user can't be blank")
+            elif auth.project_access(store, user, project) < auth.GUEST:
+                problems.append("Create access levels user is not a member of the project")
+            else:
+                rows.append({"user_id": user_id, "access_level": auth.MAINTAINER})
+        elif entry.get("group_id") is not None:
+            group_id = entry["group_id"]
+            if not store.one("SELECT 1 FROM namespaces WHERE id = ? AND kind = 'group'", (group_id,)):
+                problems.append("Create access levels group can't be blank")
+            else:
+                rows.append({"group_id": group_id, "access_level": auth.MAINTAINER})
+        elif entry.get("access_level") is not None:
+            rows.append({"access_level": entry["access_level"]})
     return rows, problems
 
 
 def protect(app, req):
-    project = _project(app, req)
     vals = (Declared(req.params).requires("name").optional("create_access_level", int, values=CREATE_LEVELS)
-            .optional("allowed_to_create", "json_array").validate())
+            .optional("allowed_to_create", "json_array", members=ALLOWED_TO_CREATE).validate())
+    project = _project(app, req)
     entries = vals.get("allowed_to_create") or []
     rows, problems = _entries(app, project, entries)
     # ProtectedRefs::AccessLevelParams: the role row comes first, then the
-    # entries (spec §4.2). This server accepts user_id/group_id entries, i.e.
-    # it behaves as EE, whose override `use_default_access_level?` is
-    # `allowed_to_create.blank?`: the default 40 is added only when no entry
-    # of any kind was given (ee/app/services/ee/protected_refs/access_level_params.rb).
+    # entries (app/services/protected_refs/access_level_params.rb). This
+    # server accepts user_id/group_id entries, i.e. it behaves as EE, whose
+    # override `use_default_access_level?` is `allowed_to_create.blank?`: the
+    # default 40 is added only when no entry of any kind was given
+    # (ee/app/services/ee/protected_refs/access_level_params.rb); a nil
+    # create_access_level gets the default too (``||=``).
     level = vals.get("create_access_level")
     if level is None and not entries:
         level = auth.MAINTAINER
@@ -145,14 +160,17 @@ def protect(app, req):
         app.store.insert("protected_tag_create_access_levels", protected_tag_id=tag_id, created_at=now,
                          access_level=lv.get("access_level", auth.MAINTAINER), user_id=lv.get("user_id"),
                          group_id=lv.get("group_id"), deploy_key_id=lv.get("deploy_key_id"))
+    services.touch_project(app.state, project["id"])
     return created(render(app, app.store.get("protected_tags", tag_id)))
 
 
 def unprotect(app, req):
     project = _project(app, req)
     tag = _find(app, project, req.route_params["name"])
+    check_unmodified_since(req, tag["updated_at"])     # destroy_conditionally!(protected_tag)
     app.store.run("DELETE FROM protected_tag_create_access_levels WHERE protected_tag_id = ?", (tag["id"],))
     app.store.run("DELETE FROM protected_tags WHERE id = ?", (tag["id"],))
+    services.touch_project(app.state, project["id"])
     return no_content()
 
 

@@ -1,5 +1,6 @@
-"""Repository tags (spec §5.1) and branches, read from and written to the
-project's bare repository."""
+"""Repository tags (lib/api/tags.rb, doc/api/tags.md) and branches
+(lib/api/branches.rb), read from and written to the project's bare
+repository."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import re
 
 from .. import auth, errors, protection
 from ..app import created, no_content, ok
+from ..conditional import check_unmodified_since
 from ..pagination import paginate
 from ..params import Declared
 
@@ -100,14 +102,20 @@ def create_tag(app, req):
 
 
 def delete_tag(app, req):
+    """lib/api/tags.rb: find the tag (404), ``authorize!(:delete_tag, tag)``
+    (403), then ``destroy_conditionally!(commit, last_updated:
+    commit.authored_date)`` (412 for an older If-Unmodified-Since)."""
     project = _project(app, req)
-    auth.require_project_level(app, req, project, auth.DEVELOPER)
     name = req.route_params["tag_name"]
-    if not _find_ref(app, project, "tags", name):
+    ref = _find_ref(app, project, "tags", name)
+    if not ref:
         raise errors.not_found("Tag")
-    # delete_tag = admin_tag & (!protected | maintainer_access) (spec §5.1)
+    # delete_tag = admin_tag & (!protected | maintainer_access)
+    # (app/policies/gitlab/git/tag_policy.rb)
+    auth.require_project_level(app, req, project, auth.DEVELOPER)
     if protection.is_protected(app.store, project["id"], name):
         auth.require_project_level(app, req, project, auth.MAINTAINER)
+    check_unmodified_since(req, (ref["commit"] or {}).get("authored_date"))
     app.repos.delete_ref(project["disk_path"], f"refs/tags/{name}")
     return no_content()
 

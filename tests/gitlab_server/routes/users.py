@@ -8,7 +8,7 @@ from .. import auth, entities, errors, keys, services
 from ..app import created, ok
 from ..clock import fmt_time
 from ..pagination import paginate
-from ..params import Declared, coerce_bool
+from ..params import Declared, flag
 
 PAT_SCOPES = ("api", "read_api", "read_user", "create_runner", "manage_runner", "k8s_proxy",
               "read_repository", "write_repository", "read_registry", "write_registry",
@@ -33,7 +33,7 @@ def list_users(app, req):
         s = str(search).lower()
         rows = [r for r in rows if s in r["username"].lower() or s in r["name"].lower()
                 or (req.user and req.user["is_admin"] and s in (r["email"] or "").lower())]
-    if req.params.get("active") not in (None, "") and coerce_bool(req.params["active"]):
+    if flag(req, "active"):           # optional :active, type: Boolean, default: false
         rows = [r for r in rows if r["state"] == "active"]
     page, headers = paginate(req, rows)
     return ok([entities.user(req, r) for r in page], headers=headers)
@@ -48,7 +48,17 @@ def _find_user(app, ref) -> dict:
 
 
 def get_user(app, req):
-    return ok(entities.user(req, _find_user(app, req.route_params["id"])))
+    """``GET /users/:id`` (lib/api/users.rb): the ``users`` resource declares
+    ``requirements: { uid: /[0-9]*/, id: /[0-9]*/ }`` (so ``/users/alice``
+    matches no route: 404 ``{"error":"404 Not Found"}``) and the endpoint
+    starts with ``forbidden!('Not authorized!') unless current_user``.  Admins
+    skip the ``users_get_by_id`` rate limit, which is off here anyway."""
+    if req.user is None:
+        raise errors.forbidden("Not authorized!")
+    row = app.store.get("users", int(req.route_params["id"]))
+    if not row:
+        raise errors.not_found("User")
+    return ok(entities.user(req, row))
 
 
 def create_user(app, req):
@@ -73,7 +83,7 @@ def create_user(app, req):
                                 "or end in '.', '.git' or '.atom'."]
     if not vals["name"].strip():
         problems["name"] = ["can't be blank"]
-    if "password" in vals and len(vals["password"]) < 8:
+    if vals.get("password") is not None and len(vals["password"]) < 8:
         problems["password"] = ["is too short (minimum is 8 characters)"]
     if problems:
         raise errors.validation(problems)
@@ -89,7 +99,7 @@ def create_pat(app, req):
             .optional("expires_at", "datetime").optional("description").validate())
     if not vals["scopes"]:
         raise errors.validation({"scopes": ["can't be blank"]})
-    if "expires_at" in vals:
+    if vals.get("expires_at") is not None:
         expires = fmt_time(vals["expires_at"].replace(hour=0, minute=0, second=0, microsecond=0))
         if vals["expires_at"].date() < app.clock.today():
             raise errors.validation({"expires_at": ["must not be in the past"]})  # INFERRED wording
@@ -106,7 +116,7 @@ def _create_ssh_key(app, req, owner: dict):
             .optional("usage_type", values=("auth", "signing", "auth_and_signing")).validate())
     key_text = keys.sanitize(vals["key"].strip())
     errs = keys.validate(vals["title"], key_text, app.settings(), _fingerprint_taken(app))
-    if "expires_at" in vals and vals["expires_at"] < app.clock.now():
+    if vals.get("expires_at") is not None and vals["expires_at"] < app.clock.now():
         errs.setdefault("key", []).append("has expired")
     if errs:
         raise errors.validation(errs)
@@ -114,7 +124,7 @@ def _create_ssh_key(app, req, owner: dict):
     now = fmt_time(app.clock.now())
     key_id = app.store.insert("keys", type=None, user_id=owner["id"], title=vals["title"], key=key_text,
                               fingerprint=pk.fingerprint_md5, fingerprint_sha256=pk.fingerprint_sha256,
-                              usage_type=vals.get("usage_type", "auth_and_signing"),
+                              usage_type=vals.get("usage_type") or "auth_and_signing",
                               expires_at=fmt_time(vals.get("expires_at")), created_at=now, updated_at=now)
     return created(entities.ssh_key(app.store.get("keys", key_id)))
 
@@ -180,7 +190,7 @@ def register(router) -> None:
     router.api("POST", "/user/keys", create_own_key)
     router.api("GET", "/users", list_users)
     router.api("POST", "/users", create_user)
-    router.api("GET", "/users/:id", get_user)
+    router.api("GET", "/users/:id", get_user, requirements={"id": "[0-9]+"})
     router.api("POST", "/users/:id/keys", create_user_key)
     router.api("POST", "/users/:user_id/personal_access_tokens", create_pat)
     router.api("GET", "/keys", keys_by_fingerprint)
