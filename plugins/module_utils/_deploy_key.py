@@ -29,6 +29,7 @@ from ansible_collections.runnercreds.gitlab.plugins.module_utils._keys import (
     parse_public_key,
     sha256_fingerprint,
 )
+from ansible_collections.runnercreds.gitlab.plugins.module_utils._names import check_length
 from ansible_collections.runnercreds.gitlab.plugins.module_utils._plan import Action, Plan, label
 from ansible_collections.runnercreds.gitlab.plugins.module_utils._targets import TargetEntry
 from ansible_collections.runnercreds.gitlab.plugins.module_utils._time import (
@@ -37,6 +38,7 @@ from ansible_collections.runnercreds.gitlab.plugins.module_utils._time import (
     has_expired,
     parse_option_time,
     same_moment,
+    utcnow,
 )
 
 
@@ -129,12 +131,23 @@ def desired_from_params(params: dict) -> Desired:
     key = parse_public_key(params["key"]) if params["key"] is not None else None
     if params["state"] == "absent" and key is None and not params["title"]:
         raise OptionError("state=absent", "needs key or title to select the deploy key to remove")
+    if params["title"] is not None:
+        if not params["title"].strip():
+            raise OptionError("title", "is empty; give a title such as runner-fleet, or leave it out")
+        check_length(params["title"], "title", "deploy key titles")
+    for index, pattern in enumerate(params["purge_titles"] or ()):
+        if not str(pattern).strip():
+            raise OptionError(f"purge_titles[{index}]", "is empty; give a title or a glob such as runner-*")
+    expires_at = parse_option_time(params["expires_at"], "expires_at")
+    if expires_at is not None and params["state"] == "present" and expires_at <= utcnow():
+        raise OptionError("expires_at", f"is {format_time(expires_at)}, which is in the past; GitLab would add a "
+                                        "key that no longer works")
     return Desired(
         state=params["state"],
         key=key,
         title=params["title"],
         can_push=params["can_push"],
-        expires_at=parse_option_time(params["expires_at"], "expires_at"),
+        expires_at=expires_at,
         purge_titles=params["purge_titles"],
         recreate=params["recreate"],
     )

@@ -34,6 +34,7 @@ import re
 from datetime import timedelta
 
 from ansible_collections.runnercreds.gitlab.plugins.module_utils._errors import OptionError
+from ansible_collections.runnercreds.gitlab.plugins.module_utils._names import MAX_NAME, check_length
 from ansible_collections.runnercreds.gitlab.plugins.module_utils._plan import Action, Plan, label
 from ansible_collections.runnercreds.gitlab.plugins.module_utils._time import (
     days_text,
@@ -105,8 +106,7 @@ def desired_from_params(params, now):
     name = params.get("name")
     if not name or not str(name).strip():
         raise OptionError("name", "must not be empty")
-    if len(name) > 255:
-        raise OptionError("name", "is longer than GitLab's 255 characters")
+    check_length(name, "name", "deploy token names")
     desired = Desired(state=params.get("state") or "present", name=name, rotate=bool(params.get("rotate")),
                       revoke_predecessors=bool(params.get("revoke_predecessors")))
     if desired.state == "present":
@@ -128,7 +128,7 @@ def _scopes(scopes):
 
 
 def _username(username):
-    if username is not None and (not _USERNAME.match(username) or len(username) > 255):
+    if username is not None and (not _USERNAME.match(username) or len(username) > MAX_NAME):
         raise OptionError("username", f"{username!r} is not valid; GitLab allows letters, digits, '_', '-', '+' "
                                       "and '.', at most 255 characters")
     return username

@@ -145,6 +145,15 @@ class DeployTokenOperation(Operation):
         return self.plan_
 
     def apply(self, client, the_plan, journal) -> None:
+        creates = [action.target for action in the_plan.actions if action.kind == "create"]
+        if creates and not self.no_log:
+            # The secret is in this module's result; without no_log Ansible prints it (at -v, in the
+            # json callback, in ANSIBLE_LOG_PATH). Refusing here, before any write, makes a leak impossible.
+            raise GitlabModuleError(
+                f"this run would create a deploy token on {', '.join(map(str, creates))}, and its secret is "
+                "returned in the result, which Ansible prints for a task without no_log. Set no_log: true on the "
+                "task and register the result (deploy_token.token); check mode and runs that create nothing "
+                "work without it")
         by_target = the_plan.by_target()
         outcomes = client.map(list(by_target), lambda target: self._apply_target(client, by_target[target], journal))
         raise_failures("changing deploy tokens", outcomes)

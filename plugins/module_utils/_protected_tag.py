@@ -31,7 +31,9 @@ from ansible_collections.runnercreds.gitlab.plugins.module_utils._access_levels 
 from ansible_collections.runnercreds.gitlab.plugins.module_utils._deploy_key import match_deploy_key
 from ansible_collections.runnercreds.gitlab.plugins.module_utils._errors import GitlabModuleError, OptionError
 from ansible_collections.runnercreds.gitlab.plugins.module_utils._keys import parse_public_key
+from ansible_collections.runnercreds.gitlab.plugins.module_utils._names import check_tag_pattern, check_username
 from ansible_collections.runnercreds.gitlab.plugins.module_utils._plan import Action, Plan
+from ansible_collections.runnercreds.gitlab.plugins.module_utils._targets import parse_ref
 
 KINDS = ("access_level", "deploy_key_id", "user_id", "group_id")
 _LABEL_FIELD = {"deploy_key_id": "deploy_key", "user_id": "user", "group_id": "group"}
@@ -179,7 +181,10 @@ class TagTask:
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise OptionError("tags", f"declares {', '.join(duplicates)} more than once; give each pattern once")
-        self.branch_names = [b.strip() for b in params["branch_names"]] if params["branch_names"] is not None else None
+        self.branch_names = None
+        if params["branch_names"] is not None:
+            self.branch_names = [check_tag_pattern(branch, f"branch_names[{index}]")
+                                 for index, branch in enumerate(params["branch_names"])]
         self.guard = params["block_branch_names"] or self.branch_names is not None
         self.state = params["state"]
         self.purge = params["purge"]
@@ -257,9 +262,7 @@ def parse_tag_spec(item, option=None):
     ``option`` names where it came from (``tags[2]``); ``None`` for the top-level options.
     """
     prefix = f"{option}." if option else ""
-    name = (item.get("name") or "").strip()
-    if not name:
-        raise OptionError(f"{prefix}name", "is required: a tag name or a wildcard pattern such as v*")
+    name = check_tag_pattern(item.get("name"), f"{prefix}name")
     level = None
     if item.get("create_access_level") is not None:
         level = parse_access_level(item["create_access_level"], f"{prefix}create_access_level")
@@ -276,8 +279,10 @@ def parse_tag_spec(item, option=None):
             value = parse_access_level(value, f"{where}.access_level")
         elif kind == "deploy_key":
             value = DeployKeyRef(value, f"{where}.deploy_key")
+        elif kind == "user":
+            value = check_username(value, f"{where}.user")
         else:
-            value = str(value).strip().strip("/") if kind == "group" else str(value).strip()
+            value = str(parse_ref(value, f"{where}.group", "group"))
         allowed.append((kind, value))
     return TagSpec(name, level, allowed)
 
@@ -361,8 +366,23 @@ def resolve_spec(spec, users, groups, deploy_keys):
 
 # --- the plan ---------------------------------------------------------------------
 
-UPDATE_NOTE = ("GitLab cannot update a protected tag: it is unprotected and protected again in two "
-               "consecutive requests, and protected again with the old settings if that fails")
+UPDATE_NOTE = ("GitLab cannot update a protected tag: a temporary rule that matches the same tags is protected with "
+               "the new settings first, then the rule is re-created and the temporary rule removed, so the tags "
+               "are never unprotected")
+
+
+def carrier_name(name, taken):
+    """A temporary pattern that matches every tag ``name`` matches (no fewer), free on the project.
+
+    GitLab turns each ``*`` into a lazy ``.*?`` (lib/gitlab/ref_matcher.rb, used
+    by app/models/protected_ref_matcher.rb), so ``v**`` matches exactly what
+    ``v*`` does. An exact name becomes ``name*``, which also covers the tags
+    that begin with it: more protection for the moment of the update, never less.
+    """
+    carrier = name + "*"
+    while carrier in taken:
+        carrier += "*"
+    return carrier
 
 
 def plan(project, current, desired, absent=(), purge=False):
@@ -375,8 +395,14 @@ def plan(project, current, desired, absent=(), purge=False):
     first, then updates, then removals, so protection is never lowered
     before it is added.
 
-    Action kinds: ``protect`` (data ``params``), ``update`` (data
-    ``params`` and ``restore``, the old settings' params) and ``unprotect``.
+    Action kinds: ``protect`` (data ``params``), ``unprotect``, and
+    ``update`` (data ``params``; ``carrier`` and ``carrier_params``: the
+    temporary rule that matches the same tags and carries the new settings
+    while the rule is re-created, see :func:`carrier_name`). Creating it first
+    also has GitLab validate the new settings before the old rule is touched.
+    A rule left by an interrupted update (the pattern followed only by ``*``,
+    with exactly the declared settings: it grants nothing the rule does not)
+    is removed once the rule is in place.
     """
     have = {}
     for attrs in current:
@@ -392,9 +418,16 @@ def plan(project, current, desired, absent=(), purge=False):
         if old is None:
             protects.append(Action("protect", project, None, protection.view(), data=data))
         elif old.entries != protection.entries:
-            data["restore"] = protect_params(old.name, old.entries)
+            carrier = carrier_name(protection.name, set(have))
+            data.update(carrier=carrier, carrier_params=protect_params(carrier, protection.entries))
             updates.append(Action("update", project, old.view(), protection.view(), note=UPDATE_NOTE, data=data))
     removed = set()
+    for protection in desired:
+        for name in sorted(have):
+            if _left_carrier(name, protection, have[name]) and name not in removed:
+                removed.add(name)
+                unprotects.append(_unprotect(project, have[name], note=f"temporary rule left by an interrupted "
+                                                                       f"update of {protection.name}"))
     for name in absent:
         if name in have and name not in removed:
             removed.add(name)
@@ -405,6 +438,12 @@ def plan(project, current, desired, absent=(), purge=False):
                 removed.add(name)
                 unprotects.append(_unprotect(project, have[name], note="not declared in the task (purge: true)"))
     return Plan(protects + updates + unprotects)
+
+
+def _left_carrier(name, protection, existing):
+    suffix = name[len(protection.name):]
+    return (name.startswith(protection.name) and suffix and set(suffix) == {"*"}
+            and existing.entries == protection.entries)
 
 
 def _unprotect(project, protection, note=None):

@@ -204,49 +204,87 @@ class ProtectedTagInfoOperation(Operation):
 
 
 def apply_project(client, target, actions, journal, warn) -> None:
-    """Apply one project's actions in order, recording each accepted write.
-
-    An ``update`` is an unprotect followed at once by a protect; if the
-    protect fails, the old settings are protected again. Raises
-    :class:`GitlabModuleError` on the first failure.
-    """
+    """Apply one project's actions in order, recording each accepted write; raise on the first failure."""
+    writer = TagWriter(client, target, journal, warn)
     for action in actions:
         name = action.data["diff_key"]
         if action.kind == "protect":
-            answer = client.create(target.path("protected_tags"), f"protect tag {name}", target, action.data["params"])
-            journal.record(target, f"protect {name}")
-            _check_answer(target, action, answer, warn)
+            writer.protect(name, action.data["params"], action.data["entries"], f"protect {name}", action)
         elif action.kind == "unprotect":
-            if client.delete(target.path("protected_tags", name), f"unprotect tag {name}", target, missing_ok=True):
-                journal.record(target, f"unprotect {name}")
+            writer.unprotect(name, f"unprotect {name}")
         else:
-            _replace(client, target, action, journal, warn)
+            writer.update(action)
 
 
-def _replace(client, target, action, journal, warn) -> None:
-    name = action.data["diff_key"]
-    client.delete(target.path("protected_tags", name), f"unprotect tag {name} to update it", target, missing_ok=True)
-    journal.record(target, f"unprotect {name} to update it")
-    try:
-        answer = client.create(target.path("protected_tags"), f"protect tag {name} with the new settings", target,
-                               action.data["params"])
-    except GitlabModuleError as first:
+class TagWriter:
+    """The writes on one project's protected tags, each confirmed by reading back when its answer fails.
+
+    GitLab has no update for a protected tag, so :meth:`update` never opens a
+    window: it protects a temporary rule matching the same tags with the new
+    settings (GitLab validates them there, before the old rule is touched; the
+    most permissive matching rule wins, app/models/concerns/protected_ref.rb),
+    re-creates the rule, then removes the temporary one. After any failure the
+    state is read back and reported exactly.
+    """
+
+    def __init__(self, client, target, journal, warn) -> None:
+        self.client = client
+        self.target = target
+        self.journal = journal
+        self.warn = warn
+
+    def read(self) -> dict:
+        """``{name: entries}`` of the project's protected tags, as GitLab has them now."""
+        return {attrs["name"]: Protection.from_gitlab(attrs).entries
+                for attrs in read_protected_tags(self.client, self.target)}
+
+    def protect(self, name, params, entries, what, action=None) -> None:
+        """POST the protection; if no success came back, it counts as done when GitLab now has exactly it
+        (an answer lost after GitLab applied it, or a retry meeting "has already been taken")."""
         try:
-            client.create(target.path("protected_tags"), f"protect tag {name} again with its old settings", target,
-                          action.data["restore"])
-        except GitlabModuleError as second:
-            raise GitlabModuleError(
-                f"{first.msg}. Restoring the old protection failed too: {second.msg}. Tag pattern {name!r} is "
-                f"UNPROTECTED on {target}: re-run the task, or protect it again with "
-                f"{action.before['create_access_levels']}",
-                project=target, status=first.status, response=first.response) from None
-        journal.record(target, f"protect {name} again with its old settings")
-        raise GitlabModuleError(
-            f"{first.msg}. The old protection of {name!r} was restored ({action.before['create_access_levels']}), "
-            "so nothing changed for that tag",
-            project=target, status=first.status, response=first.response) from None
-    journal.record(target, f"protect {name} with the new settings")
-    _check_answer(target, action, answer, warn)
+            answer = self.client.create(self.target.path("protected_tags"), f"protect tag {name}", self.target, params)
+        except GitlabModuleError:
+            if self.read().get(name) != entries:
+                raise
+            answer = None
+        self.journal.record(self.target, what)
+        if action is not None and answer is not None:
+            _check_answer(self.target, action, answer, self.warn)
+
+    def unprotect(self, name, what) -> None:
+        # Already gone counts as done: a DELETE retried after a lost answer meets 404.
+        if self.client.delete(self.target.path("protected_tags", name), f"unprotect tag {name}", self.target,
+                              missing_ok=True):
+            self.journal.record(self.target, what)
+
+    def update(self, action) -> None:
+        name, carrier = action.data["diff_key"], action.data["carrier"]
+        entries = action.data["entries"]
+        self.protect(carrier, action.data["carrier_params"], entries, f"protect temporary rule {carrier}")
+        try:
+            self.unprotect(name, f"unprotect {name} to re-create it")
+            self.protect(name, action.data["params"], entries, f"protect {name} with the new settings", action)
+        except GitlabModuleError as exc:
+            raise self._interrupted(exc, name, carrier) from None
+        try:
+            self.unprotect(carrier, f"unprotect temporary rule {carrier}")
+        except GitlabModuleError as exc:
+            raise self._interrupted(exc, name, carrier) from None
+
+    def _interrupted(self, error, name, carrier) -> GitlabModuleError:
+        """The error, followed by what GitLab has now for ``name`` and ``carrier`` (read back)."""
+        try:
+            now = self.read()
+        except GitlabModuleError as read_error:
+            state = f"reading the protected tags back failed too ({read_error.msg})"
+        else:
+            state = "; ".join(f"{pattern}: {view_entries(now[pattern]) if pattern in now else 'not protected'}"
+                              for pattern in (name, carrier))
+        return GitlabModuleError(
+            f"{error.msg}. The tags {name} matches stay protected: the temporary rule {carrier} carries the new "
+            f"settings until {name} is re-created. Now on GitLab: {state}. Run the task again to finish; it removes "
+            f"{carrier} once {name} is in place",
+            project=self.target, status=error.status, response=error.response)
 
 
 def _check_answer(target, action, answer, warn) -> None:

@@ -19,14 +19,11 @@ no-change run stays at one read per project.
 
 from __future__ import annotations
 
-import re
 from urllib.parse import unquote
 
 from ansible_collections.runnercreds.gitlab.plugins.module_utils._client import api_path
 from ansible_collections.runnercreds.gitlab.plugins.module_utils._errors import OptionError
-
-# A path segment as GitLab allows it (lib/gitlab/path_regex.rb, namespace and project formats).
-_SEGMENT = re.compile(r"\A[A-Za-z0-9_.][A-Za-z0-9_.-]*\Z")
+from ansible_collections.runnercreds.gitlab.plugins.module_utils._names import PATH_SEGMENT
 _FULL_PATH_FIELD = {"project": "path_with_namespace", "group": "full_path"}
 
 
@@ -79,7 +76,7 @@ def parse_ref(value, option: str, kind: str):
     if text.isdigit():
         return int(text)
     segments = text.split("/")
-    bad = [segment for segment in segments if not _SEGMENT.match(segment)]
+    bad = [segment for segment in segments if not PATH_SEGMENT.match(segment)]
     if bad:
         raise OptionError(option, f"is {text!r}, not a {kind} path: {bad[0]!r} has characters GitLab does not "
                                   f"allow in a path (give the path, not the display name, e.g. {example})")

@@ -30,8 +30,9 @@ DEVELOPER, MAINTAINER, OWNER = 30, 40, 50
 
 
 def args(target, projects=None, token=None, **kwargs):
+    # no_log: deploy_token refuses to create a token (and print its secret) in a task without it.
     result = dict(api_url=target.url, api_token=token or target.admin_token, max_retries=3,
-                  name="server-pull", scopes=["read_registry"])
+                  name="server-pull", scopes=["read_registry"], _ansible_no_log=True)
     if projects is not None:
         result["projects"] = projects
     result.update(kwargs)
@@ -413,3 +414,23 @@ def test_the_real_module_output_carries_the_secret_only_in_its_return_field(gitl
     assert secret not in json.dumps(rest)
     assert output["invocation"]["module_args"]["api_token"] == "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
     assert "warnings" not in output
+
+
+# --- no_log by construction ---------------------------------------------------------------
+
+@pytest.mark.needs_control
+def test_a_create_without_no_log_is_refused_before_any_write(gitlab_target, project):
+    gitlab_target.clear_requests()
+    failure = run_module(deploy_token.main, args(gitlab_target, paths(project), _ansible_no_log=False), fail=True)
+    assert "Set no_log: true on the task" in failure["msg"] and project.path_with_namespace in failure["msg"]
+    assert failure["msg"].endswith("Nothing was changed.") and failure["changed"] is False
+    assert writes(gitlab_target) == 0 and tokens_on(gitlab_target, project) == []
+
+
+def test_check_mode_and_no_change_runs_need_no_no_log(gitlab_target, project):
+    check = run_module(deploy_token.main, args(gitlab_target, paths(project), _ansible_no_log=False),
+                       check_mode=True, diff=True)
+    assert check["changed"] is True and "token" not in check["deploy_token"]
+    run_module(deploy_token.main, args(gitlab_target, paths(project)))
+    again = run_module(deploy_token.main, args(gitlab_target, paths(project), _ansible_no_log=False))
+    assert again["changed"] is False and "token" not in again["deploy_token"]

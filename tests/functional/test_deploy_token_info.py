@@ -35,7 +35,7 @@ def projects(gitlab_target, clean_target):
 def test_lists_tokens_with_expiry_judgement_and_never_a_secret(gitlab_target, projects):
     a, b = projects
     created = run_module(deploy_token.main, base(gitlab_target, projects=[a.path_with_namespace], name="pull",
-                                                 scopes=["read_registry"], lifetime_days=10))
+                                                 scopes=["read_registry"], lifetime_days=10, _ansible_no_log=True))
     gl = gitlab_target.admin_client()
     old = gl.projects.get(b.id).deploytokens.create({"name": "old", "scopes": ["read_repository"],
                                                      "expires_at": in_days(-2)})

@@ -9,6 +9,8 @@ second run" is asserted on the server's request counters.
 
 from __future__ import annotations
 
+import urllib.parse
+
 import gitlab.exceptions
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -16,6 +18,8 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from module_runner import run_module
 
+from ansible_collections.runnercreds.gitlab.plugins.module_utils import _client
+from ansible_collections.runnercreds.gitlab.plugins.module_utils._errors import GitlabModuleError
 from ansible_collections.runnercreds.gitlab.plugins.modules import protected_tag
 
 MAINTAINER, DEVELOPER = 40, 30
@@ -135,55 +139,81 @@ def test_check_mode_plans_the_real_run_and_writes_nothing(gitlab_target, project
     assert set(first["after"]) == {"v*", "release-1.0", "*-deploy"}
 
 
-# --- update: unprotect and protect again ---------------------------------------------
+# --- update: never unprotected ------------------------------------------------------
 
-def test_change_of_access_level_is_unprotect_then_protect(gitlab_target, projects):
+def test_an_update_never_leaves_the_tags_unprotected(gitlab_target, projects):
     project = projects[0]
     protect(gitlab_target, project, "v*", MAINTAINER)
     gitlab_target.clear_requests()
     result = run_module(protected_tag.main, args(gitlab_target, paths(project), name="v*", create_access_level="developer"))
     (action,) = result["actions"]
-    assert action["action"] == "update" and "unprotected and protected again" in action["note"]
+    assert action["action"] == "update" and "never unprotected" in action["note"]
     assert action["before"]["create_access_levels"] == [{"access_level": "maintainer"}]
     assert action["after"]["create_access_levels"] == [{"access_level": "developer"}]
     assert protections(gitlab_target, project) == {"v*": [("access_level", 30)]}
-    log = [(e["method"], e["path"]) for e in gitlab_target.requests()["log"] if e["method"] != "GET"]
-    assert [method for method, dummy in log] == ["DELETE", "POST"], "the unprotected window is two requests"
+    writes = [(e["method"], urllib.parse.unquote(e["path"]).rsplit("/", 1)[-1])
+              for e in gitlab_target.requests()["log"] if e["method"] != "GET"]
+    # A temporary rule matching the same tags (v** is v* for GitLab's matcher) carries the new
+    # settings while v* is re-created: some rule covers v* tags before, between and after every write.
+    assert [method for method, dummy in writes] == ["POST", "DELETE", "POST", "DELETE"]
+    assert writes[1][1] == "v*" and writes[3][1] == "v**"
+    assert result["changed"] is True
 
 
 @pytest.mark.needs_control
-def test_failed_re_protect_restores_the_old_protection_and_reports_both(gitlab_target, projects):
+def test_new_settings_gitlab_refuses_leave_the_old_rule_untouched(gitlab_target, projects):
     project = projects[0]
     protect(gitlab_target, project, "v*", MAINTAINER)
-    # max_retries=1: both attempts of the re-protect POST get 500; the restoring POST passes.
+    # max_retries=1: both attempts of the first POST (the temporary rule) get 500.
     gitlab_target.add_fault(method="POST", path=r"/protected_tags$", status=500, count=2)
     failure = run_module(protected_tag.main, args(gitlab_target, paths(project), name="v*", create_access_level="no_one"),
                          fail=True)
     gitlab_target.clear_faults()
     msg = failure["msg"]
-    assert "protect tag v* with the new settings" in msg and "HTTP 500" in msg
-    assert "old protection of 'v*' was restored" in msg
-    assert project.path_with_namespace in msg
-    # Two writes happened (unprotect, protect again): the result says so, although the net state is the old one.
-    assert failure["changed"] is True and failure["actions_done"] == [project.path_with_namespace]
+    assert "cannot protect tag v** on %s: HTTP 500" % project.path_with_namespace in msg
+    assert msg.endswith("Nothing was changed.") and failure["changed"] is False
     assert protections(gitlab_target, project) == {"v*": [("access_level", 40)]}
 
 
-@pytest.mark.needs_control
-def test_failed_restore_says_the_tag_is_unprotected(gitlab_target, projects):
+def test_a_failed_re_create_keeps_the_tags_protected_and_says_exactly_how(gitlab_target, projects, monkeypatch):
     project = projects[0]
     protect(gitlab_target, project, "v*", MAINTAINER)
-    gitlab_target.add_fault(method="POST", path=r"/protected_tags$", status=500, count=4)
+    original = _client.GitlabClient.create
+
+    def refuse_v_star(self, path, action, target=None, data=None):
+        if path.endswith("/protected_tags") and (data or {}).get("name") == "v*":
+            raise GitlabModuleError("cannot %s: HTTP 500 Internal Server Error" % action, status=500)
+        return original(self, path, action, target, data)
+
+    monkeypatch.setattr(_client.GitlabClient, "create", refuse_v_star)
     failure = run_module(protected_tag.main, args(gitlab_target, paths(project), name="v*", create_access_level="no_one"),
                          fail=True)
-    gitlab_target.clear_faults()
     msg = failure["msg"]
-    assert "protect tag v* with the new settings" in msg
-    assert "Restoring the old protection failed too" in msg and "protect tag v* again with its old settings" in msg
-    assert "UNPROTECTED" in msg and "[{'access_level': 'maintainer'}]" in msg
-    assert protections(gitlab_target, project) == {}
-    # Re-running the task repairs it.
-    run_module(protected_tag.main, args(gitlab_target, paths(project), name="v*", create_access_level="no_one"))
+    assert "cannot protect tag v*: HTTP 500" in msg
+    assert "Now on GitLab: v*: not protected; v**: [{'access_level': 'no_one'}]" in msg
+    assert "Changed before the failure: 1 project: %s (protect temporary rule v**, unprotect v* to re-create it)" % (
+        project.path_with_namespace) in msg
+    assert failure["changed"] is True
+    assert protections(gitlab_target, project) == {"v**": [("access_level", 0)]}
+    # Re-running the task finishes: v* in place, the temporary rule removed.
+    monkeypatch.setattr(_client.GitlabClient, "create", original)
+    again = run_module(protected_tag.main, args(gitlab_target, paths(project), name="v*", create_access_level="no_one"))
+    assert [(a["action"], a["before"] and a["before"]["name"]) for a in again["actions"]] == [
+        ("protect", None), ("unprotect", "v**")]
+    assert protections(gitlab_target, project) == {"v*": [("access_level", 0)]}
+
+
+def test_an_answer_lost_after_gitlab_protected_counts_as_done(gitlab_target, projects, monkeypatch):
+    project = projects[0]
+    original = _client.GitlabClient.create
+
+    def apply_then_lose(self, path, action, target=None, data=None):
+        original(self, path, action, target, data)
+        raise GitlabModuleError("cannot %s: GitLab did not answer" % action, answer_lost=True)
+
+    monkeypatch.setattr(_client.GitlabClient, "create", apply_then_lose)
+    result = run_module(protected_tag.main, args(gitlab_target, paths(project), name="v*", create_access_level="no_one"))
+    assert result["changed"] is True
     assert protections(gitlab_target, project) == {"v*": [("access_level", 0)]}
 
 

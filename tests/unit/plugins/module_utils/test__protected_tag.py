@@ -257,13 +257,15 @@ def test_plan(current, desired, absent, purge, expected):
     assert all(a.target == "g/p" for a in actions)
 
 
-def test_plan_update_carries_new_and_old_settings_and_the_note():
+def test_plan_update_carries_the_new_settings_twice_and_the_note():
     current = [_gitlab("v*", ROLE40, KEY7)]
     desired = [pt.Protection("v*", {("deploy_key_id", 7)}, {("deploy_key_id", 7): "runner-fleet"})]
     (action,) = pt.plan("g/p", current, desired).actions
     assert action.kind == "update"
     assert action.data["params"] == {"name": "v*", "allowed_to_create": [{"deploy_key_id": 7}]}
-    assert action.data["restore"] == {"name": "v*", "create_access_level": 40, "allowed_to_create": [{"deploy_key_id": 7}]}
+    # The temporary rule that protects the same tags while v* is re-created, with the new settings.
+    assert action.data["carrier"] == "v**"
+    assert action.data["carrier_params"] == {"name": "v**", "allowed_to_create": [{"deploy_key_id": 7}]}
     assert action.as_dict() == {
         "action": "update", "project": "g/p",
         "before": {"name": "v*", "create_access_levels": [
@@ -297,3 +299,26 @@ def test_describe_levels_names_each_row():
     assert [row["access_level_name"] for row in pt.describe_levels([ROLE40, ROLE0, KEY7, USER5, GROUP9])] == [
         "maintainer", "no_one", "deploy_key", "user", "group"]
     assert pt.describe_levels([KEY7])[0]["deploy_key_id"] == 7
+
+
+@pytest.mark.parametrize("name, taken, carrier", [
+    ("v*", set(), "v**"),
+    ("v*", {"v*", "v**"}, "v***"),
+    ("release-1.0", set(), "release-1.0*"),
+    ("*-stable", {"*-stable"}, "*-stable*"),
+])
+def test_carrier_name_is_free_and_matches_every_tag_the_rule_matches(name, taken, carrier):
+    assert pt.carrier_name(name, taken) == carrier
+    tags = ["v1", "v", "version-9.1", "release-1.0", "release-1.0.1", "1-stable", "x"]
+    assert set(pt.matching_tags(name, tags)) <= set(pt.matching_tags(carrier, tags))
+    if "*" in name:  # a wildcard rule's carrier matches exactly the same tags
+        assert pt.matching_tags(name, tags) == pt.matching_tags(carrier, tags)
+
+
+def test_a_rule_left_by_an_interrupted_update_is_removed_once_the_rule_is_in_place():
+    declared = [_want("v*", ("deploy_key_id", 7))]
+    left = [_gitlab("v**", KEY7), _gitlab("v***", ROLE40), _gitlab("vx*", KEY7)]
+    actions = pt.plan("g/p", left, declared).actions
+    # v** holds exactly the declared settings: it grants nothing v* does not, so it goes after v* is protected.
+    assert [(a.kind, a.data["diff_key"]) for a in actions] == [("protect", "v*"), ("unprotect", "v**")]
+    assert "interrupted update of v*" in actions[1].note
