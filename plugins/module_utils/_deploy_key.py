@@ -20,6 +20,7 @@ belongs to the key and the update endpoint takes only ``title`` and
 from __future__ import annotations
 
 import fnmatch
+from datetime import timedelta
 
 from ansible.module_utils.parsing.convert_bool import boolean
 
@@ -138,8 +139,12 @@ def desired_from_params(params: dict) -> Desired:
     for index, pattern in enumerate(params["purge_titles"] or ()):
         if not str(pattern).strip():
             raise OptionError(f"purge_titles[{index}]", "is empty; give a title or a glob such as runner-*")
+    now = utcnow()
     expires_at = parse_option_time(params["expires_at"], "expires_at")
-    if expires_at is not None and params["state"] == "present" and expires_at <= utcnow():
+    lifetime_days = params.get("lifetime_days")
+    if lifetime_days is not None and lifetime_days < 1:
+        raise OptionError("lifetime_days", f"must be 1 or more, got {lifetime_days}")
+    if expires_at is not None and params["state"] == "present" and expires_at <= now:
         raise OptionError("expires_at", f"is {format_time(expires_at)}, which is in the past; GitLab would add a "
                                         "key that no longer works")
     return Desired(
@@ -148,6 +153,8 @@ def desired_from_params(params: dict) -> Desired:
         title=params["title"],
         can_push=params["can_push"],
         expires_at=expires_at,
+        lifetime_days=lifetime_days,
+        now=now,
         purge_titles=params["purge_titles"],
         recreate=params["recreate"],
     )
@@ -157,7 +164,7 @@ class Desired:
     """What the task asks for, validated before any request."""
 
     def __init__(self, state="present", key=None, title=None, can_push=False, expires_at=None,
-                 purge_titles=(), recreate=False, can_push_by_project=None):
+                 purge_titles=(), recreate=False, can_push_by_project=None, lifetime_days=None, now=None):
         self.state = state
         self.key = key  # a PublicKey, or None (state=absent by title)
         self.title = title
@@ -166,8 +173,17 @@ class Desired:
         # push on some projects and read-only on others.
         self.can_push_by_project = dict(can_push_by_project or {})
         self.expires_at = expires_at  # aware datetime or None: "do not care"
+        # A rolling lifetime: a key this run adds expires lifetime_days from now; an existing key keeps its expiry.
+        self.lifetime_days = lifetime_days
+        self.now = now or utcnow()
         self.purge_titles = list(purge_titles or ())
         self.recreate = recreate
+
+    def expiry_for_new_key(self):
+        """When a key added now expires: ``expires_at``, or ``lifetime_days`` from now, or never (``None``)."""
+        if self.lifetime_days is not None:
+            return self.now + timedelta(days=self.lifetime_days)
+        return self.expires_at
 
     @property
     def fingerprint(self):
@@ -262,7 +278,19 @@ def _holders(current, fingerprint):
 
 
 def _expiry_differs(known, desired, notes):
-    """Whether the key must be removed and added again for a new expiry (else a note says why not)."""
+    """Whether the key must be removed and added again for a new expiry (else a note says why not).
+
+    An expired key no longer authenticates (``Key#expired?``, app/models/key.rb): it is never
+    reported as fine. With ``recreate`` it is added again with a new expiry; without, the task
+    fails before any write, saying so.
+    """
+    if known is not None and has_expired(known["expires_at"], desired.now):
+        if desired.recreate and desired.expiry_for_new_key() is not None:
+            return True
+        raise GitlabModuleError(
+            f"deploy key SHA256:{desired.fingerprint} expired at {known['expires_at']} and no longer authenticates; "
+            "rotate it (a new key: runnercreds.gitlab.deploy_key_rotation, or runner_ssh_key_rotate in the "
+            "runner_ssh_key role), or set recreate: true with a new expires_at or lifetime_days")
     if known is None or desired.expires_at is None or same_moment(known["expires_at"], desired.expires_at):
         return False
     if desired.recreate:
@@ -289,7 +317,11 @@ def _wanted_view(known, desired, recreate, title_on):
         title = desired.title or (known["title"] if known is not None else None) or desired.create_title()
     else:
         title = desired.title if title_on is not None else known["title"]
-    expires_at = format_time(desired.expires_at) if desired.expires_at else (known["expires_at"] if known else None)
+    new_expiry = desired.expiry_for_new_key()
+    if known is None or recreate:
+        expires_at = format_time(new_expiry)
+    else:
+        expires_at = format_time(desired.expires_at) if desired.expires_at else known["expires_at"]
     return {"id": known["id"] if known is not None and not recreate else None, "title": title,
             "fingerprint_sha256": f"SHA256:{desired.fingerprint}", "can_push": desired.can_push,
             "expires_at": expires_at}

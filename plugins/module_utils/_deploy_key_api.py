@@ -60,11 +60,12 @@ class DeployKeyOperation(Operation):
         title=dict(type="str"),
         can_push=dict(type="bool", default=False),
         expires_at=dict(type="str"),
+        lifetime_days=dict(type="int"),
         recreate=dict(type="bool", default=False),
         purge_titles=dict(type="list", elements="str", default=[], no_log=False),
         state=dict(type="str", default="present", choices=["present", "absent"]),
     )
-    module_rules = dict(required_if=[("state", "present", ["key"])])
+    module_rules = dict(required_if=[("state", "present", ["key"])], mutually_exclusive=[("expires_at", "lifetime_days")])
 
     desired = None
     current = None
@@ -201,8 +202,9 @@ class KeyApplier:
 
     def _payload(self, target, title, key_text) -> dict:
         payload = {"title": title, "key": key_text, "can_push": self.desired.can_push_on(target)}
-        if self.desired.expires_at is not None:
-            payload["expires_at"] = format_time(self.desired.expires_at)
+        expires_at = self.desired.expiry_for_new_key()
+        if expires_at is not None:
+            payload["expires_at"] = format_time(expires_at)
         return payload
 
     def _create(self, action) -> None:

@@ -170,6 +170,29 @@ class Protection:
         return f"Protection({self.name!r}, {sorted(self.entries, key=_sort_key)!r})"
 
 
+def carry_deploy_key(current, predecessor_id, successor_id, successor_title, retire):
+    """The protections to have so a key rotation never leaves a pattern without the host's key (pure).
+
+    ``current`` are GitLab's protected tags of one project. Every pattern that
+    allows the predecessor gets the successor too; with ``retire`` the
+    predecessor's entry is then dropped, so the pattern names only live keys.
+    Patterns that do not name the predecessor are left alone.
+    """
+    wanted = []
+    old, new = ("deploy_key_id", predecessor_id), ("deploy_key_id", successor_id)
+    for attrs in current:
+        protection = Protection.from_gitlab(attrs)
+        if old not in protection.entries:
+            continue
+        entries = set(protection.entries) | {new}
+        if retire:
+            entries.discard(old)
+        labels = dict(protection.labels)
+        labels[new] = successor_title
+        wanted.append(Protection(protection.name, entries, labels))
+    return wanted
+
+
 # --- the task's input, validated before any request ---------------------------------
 
 class TagTask:
@@ -304,11 +327,14 @@ def guard_specs(branch_names, declared):
 
 
 def resolve_deploy_keys(project, keys, refs):
-    """``{ref.text: (id, title)}`` for each deploy key ref, from the project's keys (pure).
+    """``{ref.text: [(id, title), ...]}`` for each deploy key ref, from the project's keys (pure).
 
-    The key must be enabled on the project with write access: GitLab refuses
-    a protected tag rule for a key without it (app/models/protected_tag/create_access_level.rb,
-    the deploy key validations of app/models/concerns/protected_ref_deploy_key_access.rb).
+    A key or fingerprint names one key; a title names every key with that
+    title, so a host's key stays allowed through a rotation (the successor
+    takes the predecessor's title, and both are allowed until the predecessor
+    is retired). A key must be enabled on the project with write access:
+    GitLab refuses a protected tag rule for a key without it
+    (app/models/concerns/protected_ref_deploy_key_access.rb).
     """
     found = {}
     for ref in refs:
@@ -318,18 +344,14 @@ def resolve_deploy_keys(project, keys, refs):
             raise GitlabModuleError(
                 f"deploy key {ref.describe()!r} is not enabled on {project}; add it there first "
                 "(runnercreds.gitlab.deploy_key with can_push: true), then allow it to create tags", project=project)
-        if len(matches) > 1:
-            ids = ", ".join(str(m["id"]) for m in matches)
+        writable = [record for record in matches if record["can_push"]]
+        if not writable:
+            ids = ", ".join(str(record["id"]) for record in matches)
             raise GitlabModuleError(
-                f"deploy key title {ref.title!r} matches {len(matches)} keys on {project} (ids {ids}); name the key "
-                "by its public key or SHA256 fingerprint instead", project=project)
-        record = matches[0]
-        if not record["can_push"]:
-            raise GitlabModuleError(
-                f"deploy key {ref.describe()!r} (id {record['id']}) is enabled on {project} without write access, "
+                f"deploy key {ref.describe()!r} (id {ids}) is enabled on {project} without write access, "
                 "and GitLab allows only keys with write access to create protected tags; set can_push: true on it "
                 "(runnercreds.gitlab.deploy_key)", project=project)
-        found[ref.text] = (record["id"], record["title"])
+        found[ref.text] = [(record["id"], record["title"]) for record in writable]
     return found
 
 
@@ -342,7 +364,7 @@ def resolve_spec(spec, users, groups, deploy_keys):
     """A :class:`TagSpec` with every ref resolved -> :class:`Protection` (pure).
 
     ``users`` maps username -> id, ``groups`` full path -> (id, full_path),
-    ``deploy_keys`` ref text -> (id, title).
+    ``deploy_keys`` ref text -> [(id, title), ...].
     """
     allowed = set()
     labels = {}
@@ -350,9 +372,10 @@ def resolve_spec(spec, users, groups, deploy_keys):
         if kind == "access_level":
             entry = ("access_level", value)
         elif kind == "deploy_key":
-            ident, title = deploy_keys[value.text]
-            entry = ("deploy_key_id", ident)
-            labels[entry] = title
+            for ident, title in deploy_keys[value.text]:
+                labels[("deploy_key_id", ident)] = title
+                allowed.add(("deploy_key_id", ident))
+            continue
         elif kind == "user":
             entry = ("user_id", users[value])
             labels[entry] = value

@@ -88,8 +88,9 @@ options:
           - A deploy key by its title (exact), its public key line, or its SHA256 fingerprint (V(SHA256:...)).
           - The key must be enabled on each project with write access, and its owner must be a project
             member (GitLab's rules). Add it with M(runnercreds.gitlab.deploy_key) and O(runnercreds.gitlab.deploy_key#module:can_push=true) first.
-          - A title that more than one key on a project has fails the task; name the key by its key or
-            fingerprint then.
+          - A title names every key with that title and write access on the project, so a host's key stays
+            allowed through a rotation (the successor takes the predecessor's title). A key or fingerprint names
+            exactly one key.
         type: str
       user:
         description:
@@ -129,8 +130,9 @@ options:
               - A deploy key by its title (exact), its public key line, or its SHA256 fingerprint (V(SHA256:...)).
               - The key must be enabled on each project with write access, and its owner must be a project
                 member (GitLab's rules). Add it with M(runnercreds.gitlab.deploy_key) and O(runnercreds.gitlab.deploy_key#module:can_push=true) first.
-              - A title that more than one key on a project has fails the task; name the key by its key or
-                fingerprint then.
+              - A title names every key with that title and write access on the project, so a host's key stays
+                allowed through a rotation (the successor takes the predecessor's title). A key or fingerprint
+                names exactly one key.
             type: str
           user:
             description:

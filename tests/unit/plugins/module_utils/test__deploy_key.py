@@ -262,3 +262,22 @@ def test_inventory_groups_by_key_with_age_and_projects():
 def test_bad_expires_at_names_the_option(value):
     with pytest.raises(GitlabModuleError, match="expires_at must be a date"):
         parse_expires_at(value)
+
+
+def test_lifetime_days_sets_the_expiry_of_a_new_key_only():
+    now = datetime.datetime(2030, 1, 1, tzinfo=datetime.timezone.utc)
+    new = plan({"g/a": []}, desired(lifetime_days=90, now=now))
+    assert new.actions[0].after["expires_at"] == "2030-04-01T00:00:00Z"
+    # An existing key keeps its expiry: a rolling lifetime never asks to recreate it.
+    existing = plan({"g/a": [record(KEY, expires_at="2030-02-01T00:00:00.000Z")]}, desired(lifetime_days=90, now=now))
+    assert existing.actions == [] and existing.notes == []
+
+
+def test_an_expired_key_is_never_reported_as_fine():
+    now = datetime.datetime(2030, 1, 1, tzinfo=datetime.timezone.utc)
+    current = {"g/a": [record(KEY, id=3, expires_at="2029-12-31T00:00:00.000Z")]}
+    with pytest.raises(GitlabModuleError, match="expired at 2029-12-31T00:00:00.000Z and no longer authenticates"):
+        plan(current, desired(now=now))
+    renewed = plan(current, desired(now=now, lifetime_days=30, recreate=True))
+    assert [a.kind for a in renewed.actions] == ["recreate"]
+    assert renewed.actions[0].after["expires_at"] == "2030-01-31T00:00:00Z"

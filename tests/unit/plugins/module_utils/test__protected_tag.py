@@ -193,13 +193,19 @@ def test_resolve_deploy_keys_by_title_fingerprint_and_key():
     refs = [pt.DeployKeyRef("runner-fleet", "d"), pt.DeployKeyRef(ED25519, "d"),
             pt.DeployKeyRef("SHA256:fp7=", "d"), pt.DeployKeyRef("x*", "d")]
     found = pt.resolve_deploy_keys("g/p", keys, refs)
-    assert found == {"runner-fleet": (7, "runner-fleet"), ED25519: (8, "other"), "SHA256:fp7=": (7, "runner-fleet"),
-                     "x*": (9, "x*")}
+    assert found == {"runner-fleet": [(7, "runner-fleet")], ED25519: [(8, "other")],
+                     "SHA256:fp7=": [(7, "runner-fleet")], "x*": [(9, "x*")]}
+
+
+def test_a_title_names_every_writable_key_with_that_title():
+    """A host's predecessor and successor share the title during a rotation: both stay allowed."""
+    keys = [_key(7, "runner:h1"), _key(8, "runner:h1"), _key(9, "runner:h1", can_push=False), _key(10, "runner:h2")]
+    found = pt.resolve_deploy_keys("g/p", keys, [pt.DeployKeyRef("runner:h1", "d")])
+    assert found == {"runner:h1": [(7, "runner:h1"), (8, "runner:h1")]}
 
 
 @pytest.mark.parametrize("keys, ref, message", [
     ([], "runner-fleet", "deploy key 'runner-fleet' is not enabled on g/p; add it there first"),
-    ([_key(7, "runner-fleet"), _key(8, "runner-fleet")], "runner-fleet", "matches 2 keys on g/p (ids 7, 8)"),
     ([_key(7, "runner-fleet", can_push=False)], "runner-fleet", "without write access"),
     ([_key(7, "runner-fleet-2")], "runner-fleet*", "is not enabled on g/p"),  # titles match exactly, no glob
 ])
@@ -213,7 +219,8 @@ def test_resolve_deploy_keys_errors(keys, ref, message):
 def test_resolve_spec_labels_and_defaulting():
     spec = pt.parse_tag_spec({"name": "v*", "allowed_to_create": [
         {"deploy_key": "runner-fleet"}, {"user": "alice"}, {"group": "fleet/ops"}]})
-    protection = pt.resolve_spec(spec, {"alice": 5}, {"fleet/ops": (9, "fleet/ops")}, {"runner-fleet": (7, "runner-fleet")})
+    protection = pt.resolve_spec(spec, {"alice": 5}, {"fleet/ops": (9, "fleet/ops")},
+                                 {"runner-fleet": [(7, "runner-fleet")]})
     assert protection.entries == {("deploy_key_id", 7), ("user_id", 5), ("group_id", 9)}
     assert protection.view()["create_access_levels"] == [
         {"deploy_key_id": 7, "deploy_key": "runner-fleet"}, {"user_id": 5, "user": "alice"},
@@ -322,3 +329,14 @@ def test_a_rule_left_by_an_interrupted_update_is_removed_once_the_rule_is_in_pla
     # v** holds exactly the declared settings: it grants nothing v* does not, so it goes after v* is protected.
     assert [(a.kind, a.data["diff_key"]) for a in actions] == [("protect", "v*"), ("unprotect", "v**")]
     assert "interrupted update of v*" in actions[1].note
+
+
+@pytest.mark.parametrize("retire, expected", [
+    (False, {("deploy_key_id", 7), ("deploy_key_id", 9), ("access_level", 40)}),
+    (True, {("deploy_key_id", 9), ("access_level", 40)}),
+])
+def test_carry_deploy_key_adds_the_successor_where_the_predecessor_is_allowed(retire, expected):
+    current = [_gitlab("v*", ROLE40, KEY7), _gitlab("stable", ROLE40)]
+    (wanted,) = pt.carry_deploy_key(current, 7, 9, "runner:h1", retire)
+    assert wanted.name == "v*" and wanted.entries == expected
+    assert wanted.labels[("deploy_key_id", 9)] == "runner:h1"
