@@ -1,7 +1,7 @@
 # runnercreds.gitlab — developer and CI entry points.
 #
 #   make demo   start the bundled GitLab test server and show the collection at work
-#   make test   everything CI runs: sanity, lint, unit + server tests, molecule
+#   make test   everything CI runs: sanity, lint, unit + server tests, molecule, integration
 #
 # Both install what they need themselves (apt packages, .venv, the runner
 # image) and reuse it on the next run.
@@ -18,12 +18,13 @@ VENV_STAMP := $(VENV)/.stamp-$(shell sha256sum requirements-test.txt | cut -c1-1
 export CONTAINERS_CONF := $(CURDIR)/.config/containers.conf
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help deps venv image test unit sanity lint molecule demo bench bench-quick clean
+.PHONY: help deps venv image test unit integration sanity lint molecule demo bench bench-quick clean
 
 help:
 	@echo "make demo      start the GitLab test server and run the demo playbook against it"
-	@echo "make test      sanity, lint, unit and server tests, molecule (what CI runs)"
+	@echo "make test      sanity, lint, molecule, unit and server tests, integration (what CI runs)"
 	@echo "make unit      pytest: unit tests (no server), functional tests and server tests (GitLab test server)"
+	@echo "make integration  ansible-test integration targets against the GitLab test server (copy under build/integration/)"
 	@echo "make sanity    ansible-test sanity on a copy under ansible_collections/"
 	@echo "make lint      ansible-lint (production profile)"
 	@echo "make molecule  Molecule scenarios in podman containers"
@@ -47,6 +48,9 @@ image: deps
 unit: venv
 	$(PYTHON) -m pytest tests/unit tests/functional tests/server -p no:cacheprovider -q -n 2
 
+integration: venv
+	@scripts/integration.sh
+
 sanity: venv
 	@scripts/sanity.sh
 
@@ -58,7 +62,7 @@ molecule: venv image
 	@scripts/molecule.sh
 
 # Order matters only for speed: cheap static checks first, then the suites.
-test: deps venv sanity lint molecule unit
+test: deps venv sanity lint molecule unit integration
 
 demo: deps venv
 	@scripts/demo.sh
