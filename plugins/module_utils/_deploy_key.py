@@ -35,6 +35,7 @@ from ansible_collections.runnercreds.gitlab.plugins.module_utils._plan import Ac
 from ansible_collections.runnercreds.gitlab.plugins.module_utils._targets import TargetEntry
 from ansible_collections.runnercreds.gitlab.plugins.module_utils._time import (
     age_days,
+    days_until,
     format_time,
     has_expired,
     parse_option_time,
@@ -428,6 +429,7 @@ def inventory(current, now):
                     "created_at": record["created_at"],
                     "expires_at": record["expires_at"],
                     "expired": has_expired(record["expires_at"], now),
+                    "days_until_expiry": days_until(record["expires_at"], now),
                     "age_days": age_days(record["created_at"], now),
                     "projects": [],
                 }

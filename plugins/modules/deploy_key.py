@@ -80,7 +80,17 @@ options:
         given). Omit it to leave the expiry of an existing key alone.
       - GitLab cannot change the expiry of an existing key. When it differs, the module warns and changes
         nothing, unless O(recreate=true).
+      - A key that has expired no longer authenticates. The task then fails saying so, unless O(recreate=true)
+        with a new O(expires_at) or O(lifetime_days) adds it again.
     type: str
+  lifetime_days:
+    description:
+      - A rolling lifetime. A key this run adds expires this many days later; an existing key keeps its expiry, so
+        no run ever asks to recreate it. Rotate the key before the date (M(runnercreds.gitlab.deploy_key_rotation),
+        or the P(runnercreds.gitlab.runner_ssh_key#role) role's rotation policy).
+      - Mutually exclusive with O(expires_at).
+    type: int
+    version_added: 0.2.0
   recreate:
     description:
       - When the existing key's O(expires_at) differs, remove the key from the projects and add it again

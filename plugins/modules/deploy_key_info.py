@@ -111,6 +111,12 @@ deploy_keys:
     age_days:
       description: Whole days since RV(deploy_keys[].created_at).
       type: int
+    days_until_expiry:
+      description:
+        - Whole days left before RV(deploy_keys[].expires_at) by the controller's clock (negative once expired),
+          or V(null) when the key never expires. Rotation policies compare it with a number of days.
+      type: int
+      version_added: 0.2.0
     projects:
       description: The projects (among those listed, or all for an admin) the key is enabled on.
       type: list

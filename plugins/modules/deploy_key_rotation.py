@@ -20,7 +20,7 @@ description:
     predecessor. Then every protected tag names the successor instead of the predecessor, and only after that is
     the predecessor removed from the projects, so no rule ever points at a deleted key.
   - Protected tags change without an unprotected moment (see M(runnercreds.gitlab.protected_tag)). Both steps
-    are idempotent: a rotation that stopped anywhere resumes when the step is run again.
+    are idempotent, so a rotation that stopped anywhere resumes when the step is run again.
   - Reading costs one request per project for the keys and one for the protected tags.
 author:
   - runnercreds.gitlab contributors (@runnercreds)
@@ -44,15 +44,15 @@ attributes:
 options:
   projects:
     description:
-      - The projects the host uses, by numeric id or full path, or as V({project: group/app, can_push: true}) to
-        set the successor's write access there. Without C(can_push), the successor gets the predecessor's.
+      - "The projects the host uses, by numeric id or full path, or as V({project: group/app, can_push: true}) to
+        set the successor's write access there. Without C(can_push), the successor gets the predecessor's."
     type: list
     elements: raw
     required: true
     aliases: [project]
   key:
     description:
-      - The predecessor: the public key in use now (an OpenSSH public key line).
+      - The predecessor, the public key in use now (an OpenSSH public key line).
     type: str
     required: true
   successor:
@@ -71,8 +71,8 @@ options:
     type: str
   lifetime_days:
     description:
-      - The successor expires this many days after it is added: a rolling lifetime that the next rotation renews
-        before it is reached.
+      - The successor expires this many days after it is added. This is a rolling lifetime, which the next rotation
+        renews before it is reached.
     type: int
   protected_tags:
     description:

@@ -435,3 +435,45 @@ def test_what_gitlab_stores_differently_is_reported_not_hidden(gitlab_target, pr
         assert "GitLab protected tag 'u*' on %s with" % project.path_with_namespace in warning
         assert "ignores user and group entries" in warning
         assert {"access_level": "maintainer"} in action["after"]["create_access_levels"]
+
+
+@pytest.mark.needs_control
+def test_no_unauthorised_tag_gets_in_while_a_rule_is_updated(gitlab_target, projects):
+    """A Developer keeps trying to create v* tags through the tags API while v* changes from
+    Maintainers to a deploy key and back, with latency so the update's requests interleave with
+    the attempts. GitLab applies the most permissive matching rule; the temporary rule must leave
+    no moment in which a Developer may create a v* tag."""
+    import threading
+
+    project = projects[0]
+    protect(gitlab_target, project, "v*", MAINTAINER)
+    key = add_key(gitlab_target, project, new_key(), title="releaser", can_push=True)
+    developer, token = gitlab_target.make_user("pt-racer")
+    gitlab_target.add_member(project, developer, DEVELOPER)
+    dev_project = gitlab_target.client(token).projects.get(project.id, lazy=True)
+    attempts, created, stop = [0], [], threading.Event()
+
+    def keep_trying():
+        while not stop.is_set():
+            name = "v0.%d" % attempts[0]
+            attempts[0] += 1
+            try:
+                dev_project.tags.create({"tag_name": name, "ref": "main"})
+                created.append(name)
+            except gitlab.exceptions.GitlabCreateError:
+                pass
+
+    gitlab_target.set_latency(15)
+    racer = threading.Thread(target=keep_trying)
+    racer.start()
+    try:
+        for settings in ([{"deploy_key": "releaser"}], [{"access_level": "maintainer"}]) * 3:
+            run_module(protected_tag.main, args(gitlab_target, paths(project), name="v*", allowed_to_create=settings))
+    finally:
+        stop.set()
+        racer.join()
+        gitlab_target.set_latency(0)
+    assert attempts[0] > 20, "the loop must really have raced the updates"
+    assert created == [], "a Developer created %s during an update" % created
+    assert protections(gitlab_target, project) == {"v*": [("access_level", 40)]}
+    assert key.id  # the key the rule named in between
