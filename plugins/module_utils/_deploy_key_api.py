@@ -151,7 +151,11 @@ def instance_deploy_keys(client) -> dict:
 
 
 class KeyApplier:
-    """Applies one deploy-key plan, recording each accepted write in the journal."""
+    """Applies one deploy-key plan, recording each accepted write in the journal.
+
+    Every write whose answer was lost (no answer, or a 5xx) is confirmed by
+    reading the project back: what GitLab has decides whether it happened.
+    """
 
     def __init__(self, client, desired, journal, total: int) -> None:
         self.client = client
@@ -168,36 +172,88 @@ class KeyApplier:
             by_target.setdefault(action.target, []).append(action)
         removals = [action for action in actions if action.kind == "recreate"]
         if removals:
-            outcomes = self.client.map(removals, lambda a: self._remove(a.target, a.data["remove_id"]))
-            raise_failures("removing the key to add it again",
-                           [Outcome(o.target.target, o.value, o.error) for o in outcomes], total=self.total)
-        first = next((action for action in actions if action.data.get("then") == "create"), None)
-        if first is not None:
-            outcome = self.client.map([first], self._create)[0]
-            if not outcome.ok:
-                waiting = [target for target in by_target if target is not first.target]
-                raise TargetFailures("adding the deploy key", {first.target: outcome.error}, total=self.total,
-                                     not_attempted=waiting)
-        rest = {target: [a for a in items if a is not first] for target, items in by_target.items()}
+            self._remove_for_recreate(removals)
+        failures = self._first_add([a for a in actions if a.data.get("then") in ("create", "enable")])
+        rest = {target: [a for a in items if a.data.get("done") is None] for target, items in by_target.items()
+                if target not in failures}
         rest = {target: items for target, items in rest.items() if items}
         outcomes = self.client.map(list(rest), lambda target: self._project(rest[target]))
-        raise_failures("changing deploy keys", outcomes, total=self.total)
+        failures.update({outcome.target: outcome.error for outcome in outcomes if not outcome.ok})
+        if failures:
+            raise TargetFailures("changing deploy keys", failures, total=self.total)
+
+    def _remove_for_recreate(self, removals) -> None:
+        """GitLab keeps one key per fingerprint, so a new expiry means remove, then add again.
+
+        If a removal fails, the key is linked back wherever it was already
+        removed, so no project is left without it.
+        """
+        outcomes = self.client.map(removals, lambda a: self._remove(a.target, a.data["remove_id"], "remove to add again"))
+        failed = [outcome for outcome in outcomes if not outcome.ok]
+        if not failed:
+            return
+        for outcome in outcomes:
+            if outcome.ok:
+                action = outcome.target
+                self._confirmed(lambda a=action: self._post_key(a.target, a.data["title"], self.desired.key.text,
+                                                                "link the deploy key back"),
+                                action.target, self._has_key)
+                self.journal.record(action.target, "link back after the failed removal elsewhere")
+        raise_failures("removing the key to add it again",
+                       [Outcome(o.target.target, o.value, o.error) for o in outcomes], total=self.total)
+
+    def _first_add(self, adds) -> dict:
+        """Add the key on the first project that takes it; a project that fails does not stop the others.
+
+        A POST of the key text creates the key, or links it where GitLab
+        already has it, so the next project can always try. Returns the
+        failures, by project.
+        """
+        failures = {}
+        if any(action.data["then"] == "create" for action in adds):
+            for action in adds:
+                outcome = self.client.map([action], self._create)[0]
+                if outcome.ok:
+                    action.data["done"] = True
+                    break
+                failures[action.target] = outcome.error
+        return failures
 
     def _project(self, actions) -> None:
         # In order: link/update first, deletes last (successor-first); a failure stops this project.
         for action in actions:
             if action.kind == "delete":
-                self._remove(action.target, action.data["key_id"], what="delete")
+                self._remove(action.target, action.data["key_id"], "delete")
             elif action.kind == "update":
                 self._update(action)
             else:
                 self._link(action)
 
-    def _remove(self, target, key_id, what="remove to add again"):
-        # Already gone counts as done: a DELETE retried after a lost answer meets 404.
-        if self.client.delete(target.path("deploy_keys", key_id), f"remove deploy key {key_id}", target,
-                              missing_ok=True):
-            self.journal.record(target, what)
+    # --- single writes, confirmed by reading back when the answer was lost -------------------
+
+    def _confirmed(self, write, target, check):
+        """``write()``; if its answer was lost, read the project back: ``check(records)`` says whether it happened."""
+        try:
+            return write()
+        except GitlabModuleError as exc:
+            if not exc.answer_lost:
+                raise
+            found = check(project_deploy_keys(self.client, target))
+            if found is None or found is False:
+                raise
+            return found
+
+    def _has_key(self, records):
+        found = match_deploy_key(records, fingerprint=self.desired.fingerprint)
+        return found[0] if found else None
+
+    def _remove(self, target, key_id, what):
+        path = target.path("deploy_keys", key_id)
+        # Already gone (404) counts as done: the key was there when the projects were read, so this run's
+        # DELETE (retried after a lost answer, or meeting another run's) is what removed it.
+        self._confirmed(lambda: self.client.delete(path, f"remove deploy key {key_id}", target, missing_ok=True),
+                        target, lambda records: all(record["id"] != key_id for record in records))
+        self.journal.record(target, what)
         return target
 
     def _payload(self, target, title, key_text) -> dict:
@@ -207,11 +263,15 @@ class KeyApplier:
             payload["expires_at"] = format_time(expires_at)
         return payload
 
+    def _post_key(self, target, title, key_text, what) -> dict:
+        answer = self.client.create(target.path("deploy_keys"), what, target, self._payload(target, title, key_text))
+        return key_record(answer)
+
     def _create(self, action) -> None:
         target = action.target
-        payload = self._payload(target, action.data["title"], self.desired.key.text)
         try:
-            record = key_record(self.client.create(target.path("deploy_keys"), "add the deploy key", target, payload))
+            record = self._confirmed(lambda: self._post_key(target, action.data["title"], self.desired.key.text,
+                                                            "add the deploy key"), target, self._has_key)
         except GitlabModuleError as exc:
             if exc.status != 400 or "has already been taken" not in (exc.msg or ""):
                 raise
@@ -222,14 +282,15 @@ class KeyApplier:
             action.after["title"] = record["title"]
             self._note(f"GitLab linked deploy key SHA256:{self.desired.fingerprint} that it already had under the "
                        f"title {record['title']!r} and kept that title")
-        self.key = record
+        with self._lock:
+            self.key = record
         action.after["id"] = record["id"]
 
     def _link(self, action) -> None:
         target = action.target
-        key_text = action.data.get("key_text") or self.key["key"]
-        payload = self._payload(target, action.data["title"], key_text)
-        record = key_record(self.client.create(target.path("deploy_keys"), "enable the deploy key", target, payload))
+        key_text = action.data.get("key_text") or (self.key or {}).get("key") or self.desired.key.text
+        record = self._confirmed(lambda: self._post_key(target, action.data["title"], key_text,
+                                                        "enable the deploy key"), target, self._has_key)
         self.journal.record(target, action.kind)
         self._check_linked(target, record)
         action.after["id"] = record["id"]
@@ -259,8 +320,10 @@ class KeyApplier:
                 "GitLab keeps one key per fingerprint. Ask a Maintainer of a project that has it to run this task, "
                 "or use another key", project=target, status=400)
         key_id = found[0]["id"]
-        record = key_record(self.client.create(target.path("deploy_keys", key_id, "enable"),
-                                               f"enable deploy key {key_id}", target))
+        record = self._confirmed(
+            lambda: key_record(self.client.create(target.path("deploy_keys", key_id, "enable"),
+                                                  f"enable deploy key {key_id}", target)),
+            target, self._has_key)
         # A new link is read-only: POST .../enable takes no can_push (lib/api/deploy_keys.rb).
         record["can_push"] = False
         return record
@@ -278,7 +341,12 @@ class KeyApplier:
             self.journal.record(target, "update")
 
     def _put(self, target, key_id, changes) -> dict:
-        return self.client.update(target.path("deploy_keys", key_id), changes, f"update deploy key {key_id}", target)
+        def applied(records):
+            record = next((r for r in records if r["id"] == key_id), None)
+            return record if record and all(record.get(k) == v for k, v in changes.items()) else None
+        return self._confirmed(
+            lambda: self.client.update(target.path("deploy_keys", key_id), changes, f"update deploy key {key_id}",
+                                       target), target, applied)
 
     def _note(self, text: str) -> None:
         with self._lock:

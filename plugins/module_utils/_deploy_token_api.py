@@ -79,6 +79,21 @@ def create_token(client, target, params: dict, known_ids, sleep=time.sleep) -> d
         sleep(0.1 * 2 ** attempt)
 
 
+def revoke_token(client, target, token_id) -> None:
+    """DELETE one token; done when GitLab no longer lists it.
+
+    Already gone (404) counts as done: the token was listed when the run read
+    the targets, so this DELETE (retried after a lost answer) removed it. When
+    every answer was lost, the tokens are listed again to find out.
+    """
+    try:
+        client.delete(target.path("deploy_tokens", token_id), f"revoke deploy token #{token_id}", target,
+                      missing_ok=True)
+    except GitlabModuleError as exc:
+        if not exc.answer_lost or any(token["id"] == token_id for token in read_tokens(client, target)):
+            raise
+
+
 class PossibleOrphans(GitlabModuleError):
     """A create whose answer was lost, after which tokens of that name appeared."""
 
@@ -88,8 +103,9 @@ class PossibleOrphans(GitlabModuleError):
         super().__init__(
             f"{cause.msg}. Then token {named} named {tokens[0]['name']} appeared on {target}: GitLab may have "
             "created it for this request, or another run created it at the same time. This run cannot prove it "
-            "created it, so nothing was deleted; it is reported in possible_orphans. Run the task again to get a "
-            "token whose secret you hold, then revoke the others with revoke_predecessors: true",
+            "created it, so nothing was deleted; it is reported in possible_orphans. To get a token whose secret "
+            "you hold, run the task again with rotate: true (it matches the task, so a plain re-run keeps it), "
+            "then revoke the others with revoke_predecessors: true once the new one is installed",
             project=target, status=cause.status, response=cause.response)
 
 
@@ -176,11 +192,9 @@ class DeployTokenOperation(Operation):
                 journal.record(target, "create")
                 action.after.update(id=token["id"], username=token["username"])
             else:
-                # Already gone counts as done: a DELETE retried after a lost answer meets 404.
                 token_id = action.data["token_id"]
-                if client.delete(target.path("deploy_tokens", token_id), f"revoke deploy token #{token_id}", target,
-                                 missing_ok=True):
-                    journal.record(target, "revoke")
+                revoke_token(client, target, token_id)
+                journal.record(target, "revoke")
                 with self._lock:
                     self.deleted.setdefault(target, []).append(token_id)
 

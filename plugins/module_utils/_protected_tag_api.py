@@ -252,10 +252,18 @@ class TagWriter:
             _check_answer(self.target, action, answer, self.warn)
 
     def unprotect(self, name, what) -> None:
-        # Already gone counts as done: a DELETE retried after a lost answer meets 404.
-        if self.client.delete(self.target.path("protected_tags", name), f"unprotect tag {name}", self.target,
-                              missing_ok=True):
-            self.journal.record(self.target, what)
+        """DELETE the protection; done when GitLab no longer has it.
+
+        Already gone (404) counts as done: the rule was there when the project
+        was read, so this DELETE (retried after a lost answer) removed it.
+        """
+        try:
+            self.client.delete(self.target.path("protected_tags", name), f"unprotect tag {name}", self.target,
+                               missing_ok=True)
+        except GitlabModuleError as exc:
+            if not exc.answer_lost or name in self.read():
+                raise
+        self.journal.record(self.target, what)
 
     def update(self, action) -> None:
         name, carrier = action.data["diff_key"], action.data["carrier"]

@@ -118,6 +118,24 @@ class Request:
     def json(self) -> dict:
         return self.params
 
+    def body_fields(self) -> dict | None:
+        """The body's fields (JSON object or form), for fault rules' ``match_body``; ``None`` if unreadable.
+
+        Never raises: a body the handler would refuse matches no rule."""
+        if not self.body:
+            return None
+        ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        text = self.body.decode("utf-8", "replace")
+        if ctype == "application/json" or (not ctype and self.body[:1] in (b"{", b"[")):
+            try:
+                loaded = json.loads(text)
+            except ValueError:
+                return None
+            return loaded if isinstance(loaded, dict) else None
+        if ctype in ("application/x-www-form-urlencoded", ""):
+            return parse_query(text)
+        return None
+
 
 @dataclass
 class Response:
@@ -127,7 +145,7 @@ class Response:
     content_type: str = "application/json"
 
 
-DROP = object()  # a fault asked us to close the connection without answering
+DROP = object()  # a fault asked us to close the connection without answering (after the handler ran, for lose_answer)
 
 
 def ok(body, status: int = 200, headers: dict | None = None) -> Response:
@@ -326,32 +344,39 @@ class ApiApp:
         counters = self.control.counters
         if is_api:
             counters.start()
-        status = 0
+        status, answer_lost = 0, False
         try:
-            delay_ms, fault = self.control.faults.match(req.method, req.path)
+            delay_ms, fault = self.control.faults.match(req.method, req.path, req.body_fields)
             if is_api:
                 delay_ms += self.control.latency_ms
             if delay_ms:
                 time.sleep(delay_ms / 1000.0)
-            if fault is not None:
+            if fault is not None and not fault.get("lose_answer"):
                 resp = self.control.faults.respond(fault)
-            elif route:
-                req.route_params = params
-                resp = self._safe(req, lambda: self._run(route, req))
-            elif allowed:
-                if req.method == "OPTIONS":
-                    resp = Response(204, None, {"Allow": allow_header(allowed)})
-                else:
-                    resp = Response(405, {"error": "405 Not Allowed"}, {"Allow": allow_header(allowed)})
-            elif req.path.startswith("/api/v3/"):
-                resp = Response(410, {"error": "API V3 is no longer supported. Use API V4 instead."})
             else:
-                resp = Response(404, {"error": "404 Not Found"})  # lib/api/api.rb route :any, '*path'
+                resp = self._answer(req, route, params, allowed)
+            if fault is not None and fault.get("lose_answer"):
+                # The handler ran and its transaction committed; the client gets no answer.
+                status, answer_lost = resp.status, True
+                return DROP
             status = 0 if resp is DROP else resp.status
             return resp
         finally:
             if is_api:
-                counters.finish(req.method, route_name, req.path, status)
+                counters.finish(req.method, route_name, req.path, status, answer_lost=answer_lost)
+
+    def _answer(self, req: Request, route, params, allowed) -> Response:
+        """What GitLab answers (no fault): the route's handler, or 404/405/410."""
+        if route:
+            req.route_params = params
+            return self._safe(req, lambda: self._run(route, req))
+        if allowed:
+            if req.method == "OPTIONS":
+                return Response(204, None, {"Allow": allow_header(allowed)})
+            return Response(405, {"error": "405 Not Allowed"}, {"Allow": allow_header(allowed)})
+        if req.path.startswith("/api/v3/"):
+            return Response(410, {"error": "API V3 is no longer supported. Use API V4 instead."})
+        return Response(404, {"error": "404 Not Found"})  # lib/api/api.rb route :any, '*path'
 
     def _run(self, route: Route, req: Request):
         req.parse()

@@ -3,12 +3,46 @@
 Contract (others code against it; keep it stable):
 
 - ``POST /-/test/reset`` -> seed state again, faults/counters/latency/clock cleared -> ``{"status":"ok"}``
-- ``POST /-/test/faults`` ``{method, path, status, retry_after, drop, latency_ms, count | rate}`` -> 201 ``{"id": n}``;
-  ``GET`` lists them, ``DELETE`` clears all (204)
+- ``POST /-/test/faults`` ``{method, path, status, retry_after, drop, lose_answer, latency_ms, count | rate,
+  skip, match_body, body}`` -> 201 ``{"id": n}``; ``GET`` lists them (``count`` and ``skip`` as they are
+  now), ``DELETE`` clears all (204)
 - ``PUT /-/test/latency`` ``{"ms": 20}``: extra latency for every /api/v4 request
 - ``GET /-/test/requests`` -> ``{total, reads, writes, by_route, log, in_flight, max_in_flight}``; ``DELETE`` zeroes
 - ``PUT /-/test/clock`` ``{"offset_days": N}``
 - ``PUT /-/test/objects/<deploy_tokens|deploy_keys>/<id>`` ``{"created_at": ...}`` (also ``expires_at``)
+
+A fault rule (every field optional except one of ``status``, ``drop``,
+``lose_answer`` or ``latency_ms``):
+
+- ``method``: ``GET``, ``POST``... or ``*`` (the default);
+- ``path``: a regex searched in the raw request path, ``%2F`` and ``%2A``
+  left encoded (``/projects/fleet%2Fapi/protected_tags/v%2A$``);
+- ``match_body``: ``{"name": "v*"}``: the rule applies only to requests whose
+  JSON or form body has each of these fields with exactly this value (compared
+  as text, booleans as ``true``/``false``, lists item by item; not a pattern);
+  a request without a readable body matches no such rule;
+- ``skip``: let the first N requests the rule matches (method, path,
+  match_body; whatever other rules do with them) through untouched, no latency
+  either; the rule acts from the N+1st on;
+- what it does (``drop`` wins over ``status``; ``lose_answer`` excludes both):
+  ``status``: answer that status instead of the handler (the request is not
+  applied): GitLab's ``{"message": "<status> <phrase>"}`` or ``body``; 429 is
+  Rack::Attack's plain-text "Retry later";
+  ``drop: true``: close the connection without answering, before the handler
+  runs (nothing applied: a connection dropped on its way in);
+  ``lose_answer: true``: run the real handler (its transaction commits), then
+  close the connection without answering: the lost response, GitLab applied
+  the request and the client saw no answer. The request log keeps the
+  handler's status with ``"answer_lost": true``;
+- ``retry_after``: with ``status``, a ``Retry-After: N`` header (any status;
+  ``0`` is sent as ``Retry-After: 0``);
+- ``latency_ms``: delay added by every matching rule (after ``skip``);
+- ``count``: the rule acts that many times, then is removed; ``rate``: it acts
+  with that probability (0.0-1.0). A rule with neither acts every time.
+
+Every matching rule adds its ``latency_ms``; the first matching rule with
+``status``, ``drop`` or ``lose_answer`` decides the answer, and later matching
+rules that would act keep their ``count``.
 """
 
 from __future__ import annotations
@@ -18,6 +52,7 @@ import random
 import re
 import threading
 from collections import Counter
+from http import HTTPStatus
 
 from . import errors
 from .app import DROP, Response
@@ -49,24 +84,36 @@ class Faults:
         with self._lock:
             return [{k: v for k, v in r.items() if not k.startswith("_")} for r in self._rules]
 
-    def match(self, method: str, path: str) -> tuple[int, dict | None]:
-        """Latency to add and the fault (status/drop) that fires, if any.
+    def match(self, method: str, path: str, fields=None) -> tuple[int, dict | None]:
+        """Latency to add and the fault (status/drop/lose_answer) that fires, if any.
 
-        Every matching rule contributes its ``latency_ms``; the first matching
-        rule with a status or ``drop`` decides the answer.  ``count`` is
-        consumed each time a rule fires and the rule is removed at zero;
-        ``rate`` fires with that probability."""
+        ``fields`` is a callable returning the request's body fields (a dict,
+        or ``None`` when the body is not readable); it is called only when a
+        rule has ``match_body``.  Every matching rule contributes its
+        ``latency_ms``; the first matching rule with a status, ``drop`` or
+        ``lose_answer`` decides the answer.  ``skip`` lets the first matches
+        through; ``count`` is consumed each time a rule fires and the rule is
+        removed at zero; ``rate`` fires with that probability."""
         delay, chosen = 0, None
+        body = _UNREAD
         with self._lock:
             for rule in list(self._rules):
                 if rule.get("method", "*") not in ("*", method.upper()):
                     continue
                 if not rule["_regex"].search(path):
                     continue
+                if rule.get("match_body") is not None:
+                    if body is _UNREAD:
+                        body = fields() if fields is not None else None
+                    if not body_matches(rule["match_body"], body):
+                        continue
+                if rule.get("skip"):
+                    rule["skip"] = int(rule["skip"]) - 1
+                    continue
                 if "rate" in rule and random.random() >= float(rule["rate"]):  # noqa: S311
                     continue
                 delay += int(rule.get("latency_ms") or 0)
-                acts = bool(rule.get("drop")) or rule.get("status") is not None
+                acts = bool(rule.get("drop")) or bool(rule.get("lose_answer")) or rule.get("status") is not None
                 if acts and chosen is not None:
                     continue
                 if acts:
@@ -79,24 +126,52 @@ class Faults:
 
     @staticmethod
     def respond(rule: dict):
+        """The answer of a ``status`` or ``drop`` rule (``lose_answer`` is the app's: it runs the handler)."""
         if rule.get("drop"):
             return DROP
         status = int(rule["status"])
+        headers = {}
+        if rule.get("retry_after") is not None:
+            headers["Retry-After"] = str(int(rule["retry_after"]))
         if status == 429:
             # Rack::Attack's throttled response: plain text "Retry later" (doc/administration/settings/user_and_ip_rate_limits.md).
-            headers = {}
-            if rule.get("retry_after") is not None:
-                headers["Retry-After"] = str(int(rule["retry_after"]))
             return Response(429, b"Retry later\n", headers, content_type="text/plain")
         body = rule.get("body")
         if body is None:
-            from http import HTTPStatus
             try:
                 phrase = HTTPStatus(status).phrase
             except ValueError:
                 phrase = "Error"
             body = {"message": f"{status} {phrase}"}
-        return Response(status, body)
+        return Response(status, body, headers)
+
+
+_UNREAD = object()
+
+
+def _as_text(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+def body_matches(expected: dict, body) -> bool:
+    """Whether ``body`` (the request's body fields) has every field of ``expected`` with that value."""
+    if not isinstance(body, dict):
+        return False
+    for name, want in expected.items():
+        if name not in body:
+            return False
+        have = body[name]
+        if isinstance(want, list):
+            if not isinstance(have, list) or [_as_text(v) for v in have] != [_as_text(v) for v in want]:
+                return False
+        elif isinstance(want, dict):
+            if not isinstance(have, dict) or not body_matches(want, have):
+                return False
+        elif isinstance(have, (list, dict)) or _as_text(have) != _as_text(want):
+            return False
+    return True
 
 
 class Counters:
@@ -117,7 +192,7 @@ class Counters:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
 
-    def finish(self, method: str, route_name: str, path: str, status: int) -> None:
+    def finish(self, method: str, route_name: str, path: str, status: int, answer_lost: bool = False) -> None:
         with self._lock:
             self.in_flight -= 1
             self.total += 1
@@ -126,7 +201,10 @@ class Counters:
             elif method in ("POST", "PUT", "PATCH", "DELETE"):
                 self.writes += 1
             self.by_route[route_name] += 1
-            self.log.append({"method": method, "path": path, "status": status})
+            entry = {"method": method, "path": path, "status": status}
+            if answer_lost:
+                entry["answer_lost"] = True
+            self.log.append(entry)
             if len(self.log) > MAX_LOG:
                 del self.log[: len(self.log) - MAX_LOG]
 
@@ -198,17 +276,32 @@ class Control:
             re.compile(rule["path"])
         except re.error as exc:
             raise errors.error(400, f"path is not a valid regex: {exc}") from None
-        for key in ("status", "retry_after", "latency_ms", "count"):
+        for key in ("status", "retry_after", "latency_ms", "count", "skip"):
             if body.get(key) is not None:
-                rule[key] = int(body[key])
+                try:
+                    rule[key] = int(body[key])
+                except (TypeError, ValueError):
+                    raise errors.error(400, f"{key} must be a whole number") from None
+                if rule[key] < 0:
+                    raise errors.error(400, f"{key} must not be negative")
         if body.get("rate") is not None:
             rule["rate"] = float(body["rate"])
         if body.get("drop"):
             rule["drop"] = True
+        if body.get("lose_answer"):
+            rule["lose_answer"] = True
+        if body.get("match_body") is not None:
+            if not isinstance(body["match_body"], dict) or not body["match_body"]:
+                raise errors.error(400, "match_body must be a non-empty JSON object of field: value")
+            rule["match_body"] = body["match_body"]
         if body.get("body") is not None:
             rule["body"] = body["body"]
-        if rule.get("status") is None and not rule.get("drop") and not rule.get("latency_ms"):
-            raise errors.error(400, "a fault needs status, drop or latency_ms")
+        if rule.get("lose_answer") and (rule.get("drop") or rule.get("status") is not None):
+            # drop with status stays accepted (drop wins), as before lose_answer existed.
+            raise errors.error(400, "lose_answer runs the real handler: it excludes status and drop")
+        if rule.get("status") is None and not rule.get("drop") and not rule.get("lose_answer") \
+                and not rule.get("latency_ms"):
+            raise errors.error(400, "a fault needs status, drop, lose_answer or latency_ms")
         return rule
 
     def _backdate(self, kind: str, obj_id: int, body: dict) -> Response:
