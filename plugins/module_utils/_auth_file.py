@@ -17,6 +17,7 @@ import base64
 import binascii
 import json
 import os
+import re
 import stat
 import tempfile
 
@@ -26,6 +27,41 @@ MAX_SYMLINKS = 40
 
 class AuthFileError(Exception):
     pass
+
+
+# host[:port] as container clients key their logins: a DNS name, an IPv4 address or a [bracketed] IPv6 one.
+_REGISTRY = re.compile(r"\A(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
+                       r"|\[[0-9A-Fa-f:.]+\])(?::([0-9]{1,5}))?\Z")
+REGISTRY_FORM = "host[:port] as clients name it, e.g. registry.gitlab.example.com or 127.0.0.1:5000"
+
+
+def check_registry(value, option: str) -> str:
+    """A registry host as the ``auths`` key. The value is never echoed: it may hold credentials by mistake."""
+    match = _REGISTRY.match(value or "")
+    if not match or (match.group(1) and not 0 < int(match.group(1)) < 65536):
+        raise AuthFileError(f"{option} is not a registry host; give {REGISTRY_FORM} (no scheme, path, spaces or "
+                            "credentials: the user name and password go in username and password)")
+    return value
+
+
+def check_login(params: dict) -> None:
+    """The options of registry_auth that GitLab's registry or Docker would reject, refused before any write."""
+    if not (params.get("path") or "").strip():
+        raise AuthFileError("path is empty; give the auth file, e.g. /home/gitlab-runner/.docker/config.json or "
+                            "/home/gitlab-runner/.config/containers/auth.json")
+    check_registry(params.get("registry"), "registry")
+    for option in ("owner", "group"):
+        if params.get(option) is not None and not params[option].strip():
+            raise AuthFileError(f"{option} is empty (an undefined variable?); give a {option.replace('owner', 'user')} "
+                                f"name, or leave {option} out")
+    username = params.get("username")
+    if username is not None and (not username or ":" in username or any(c.isspace() for c in username)):
+        raise AuthFileError("username is not valid: it must not be empty or hold ':' or spaces (registries split "
+                            "user:password at the first ':'); for a deploy token give its username, e.g. "
+                            "gitlab+deploy-token-42")
+    if params.get("state") == "present" and params.get("password") == "":
+        raise AuthFileError("password is empty; give the deploy token's secret (the token of the run that created "
+                            "it)")
 
 
 def encode_auth(username: str, password: str) -> str:

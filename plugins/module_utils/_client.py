@@ -28,6 +28,7 @@ No other file imports ``gitlab`` or ``requests``.
 from __future__ import annotations
 
 import concurrent.futures
+import time
 import traceback
 from urllib.parse import quote
 
@@ -176,9 +177,34 @@ class GitlabClient:
                            per_page=PER_PAGE)
         return list(items)
 
+    def _write(self, action: str, target, func, *args, **kwargs):
+        """A write, re-sent here rather than inside python-gitlab, so the caller learns what happened.
+
+        Each transient failure (5xx, no answer) is sent again, up to
+        ``max_retries`` times, waiting 0.1 s, 0.2 s, 0.4 s... (python-gitlab
+        still waits out HTTP 429 itself: GitLab answers it before doing
+        anything). When the final answer comes after an attempt whose answer
+        was lost, that answer does not say what the lost attempt did (a 404 on
+        a DELETE, a "has already been taken"): the error is marked
+        ``answer_lost`` so the caller reads the state back. Returns
+        ``(answer, lost_before)``.
+        """
+        lost_before = False
+        for attempt in range(self.max_retries + 1):
+            try:
+                return self._call(action, target, func, *args, retry_transient_errors=False, **kwargs), lost_before
+            except GitlabModuleError as exc:
+                if exc.answer_lost and attempt < self.max_retries:
+                    lost_before = True
+                    time.sleep(0.1 * 2 ** attempt)
+                    continue
+                exc.answer_lost = exc.answer_lost or lost_before
+                raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
     def create(self, path: str, action: str, target=None, data=None) -> dict:
-        """POST, retried like every request: for creates GitLab makes idempotent."""
-        return self._call(action, target, self._gl.http_post, path, post_data=data or {})
+        """POST, sent again after a transient failure: for creates GitLab answers the same way twice."""
+        return self._write(action, target, self._gl.http_post, path, post_data=data or {})[0]
 
     def create_once(self, path: str, action: str, target=None, data=None) -> dict:
         """POST that is never re-sent after a transient failure (python-gitlab still waits out HTTP 429).
@@ -191,18 +217,21 @@ class GitlabClient:
                           retry_transient_errors=False)
 
     def update(self, path: str, data: dict, action: str, target=None) -> dict:
-        return self._call(action, target, self._gl.http_put, path, post_data=data)
+        return self._write(action, target, self._gl.http_put, path, post_data=data)[0]
 
     def delete(self, path: str, action: str, target=None, missing_ok: bool = False) -> bool:
-        """DELETE; with ``missing_ok`` a 404 counts as done (a retry after a lost answer meets one).
+        """DELETE; ``True`` when this run's request removed the object.
 
-        Returns ``False`` when the object was already gone.
+        With ``missing_ok`` a 404 is no error: it returns ``False`` when the
+        first attempt met it (someone else removed the object), and ``True``
+        when it came after an attempt whose answer was lost (this run's
+        earlier attempt removed it).
         """
         try:
-            self._call(action, target, self._gl.http_delete, path)
+            dummy, lost_before = self._write(action, target, self._gl.http_delete, path)
         except GitlabModuleError as exc:
             if missing_ok and exc.status == 404:
-                return False
+                return exc.answer_lost
             raise
         return True
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from urllib.parse import urlsplit, urlunsplit
 
 from ansible_collections.runnercreds.gitlab.plugins.module_utils._errors import OptionError
@@ -25,6 +26,9 @@ TOKEN_OPTIONS = ("api_token", "api_oauth_token", "api_job_token")
 URL_ENV = "GITLAB_URL"
 TOKEN_ENV = "GITLAB_TOKEN"
 _API_SUFFIX = "/api/v4"
+# A DNS name, an IPv4 address, or an IPv6 address (urlsplit gives it without brackets).
+_HOST = re.compile(r"\A(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
+                   r"|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)\Z")
 
 
 def connection_spec() -> dict:
@@ -102,21 +106,34 @@ def normalize_api_url(value, environ) -> str:
         raise OptionError("api_url", f"is empty (an undefined or empty variable, or an empty {URL_ENV}?); "
                                      "give the base URL of your GitLab, e.g. https://gitlab.example.com. "
                                      "The token is never sent to a default host")
+    if url_may_hold_secret(text):
+        # Not echoed: a user name, password or private_token in a URL is a secret.
+        raise OptionError("api_url", "must hold no user name, password, query or fragment; give only the base "
+                                     "URL, e.g. https://gitlab.example.com, and the token in api_token")
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        example = "https://" + text.split("://", 1)[-1].lstrip("/")
+        rest = text.split("://", 1)[-1].strip("/")
+        example = f"https://{rest}" if rest else "https://gitlab.example.com"
         raise OptionError("api_url", f"is {text!r}, not an http(s) URL with a host; write it with its scheme, "
                                      f"e.g. {example}")
-    if "@" in parts.netloc:
-        raise OptionError("api_url", "must not hold a user name or password; give the token in api_token")
-    if parts.query or parts.fragment:
-        raise OptionError("api_url", f"is {text!r}, with a query or fragment; give only the base URL, "
-                                     "e.g. https://gitlab.example.com")
+    host = parts.hostname or ""
+    try:
+        port_ok = parts.port is None or 0 < parts.port
+    except ValueError:
+        port_ok = False
+    if not port_ok or not _HOST.match(host):
+        raise OptionError("api_url", f"is {text!r}, whose host or port is not valid; give a host name or address "
+                                     "and a port from 1 to 65535, e.g. https://gitlab.example.com:8443")
     path = parts.path.rstrip("/")
     # The API prefix is python-gitlab's to add; a URL copied with it is accepted as meant.
     if path.lower().endswith(_API_SUFFIX):
         path = path[:-len(_API_SUFFIX)]
     return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+
+
+def url_may_hold_secret(text) -> bool:
+    """Whether a URL has a part where a secret could hide: user info, a query or a fragment."""
+    return any(mark in str(text) for mark in ("@", "?", "#"))
 
 
 def _token(params: dict, environ) -> tuple:
@@ -128,9 +145,20 @@ def _token(params: dict, environ) -> tuple:
         if not token:
             raise OptionError("api_token", f"is not set, nor {TOKEN_ENV} in the environment, nor api_oauth_token "
                                            "or api_job_token; give one token")
-        return "api_token", token
+        return "api_token", _clean_token(token, TOKEN_ENV)
     option = given[0]
-    if not str(params[option]).strip():
+    return option, _clean_token(params[option], option)
+
+
+def _clean_token(token, option: str) -> str:
+    """The token without surrounding white space (a vaulted or echoed value often ends in a newline).
+
+    GitLab tokens never hold white space; one inside is refused, without echoing the value.
+    """
+    text = str(token).strip()
+    if not text:
         raise OptionError(option, "is empty (an undefined or empty variable?); give the token, or leave the "
                                   f"option out to use {TOKEN_ENV}")
-    return option, params[option]
+    if any(char.isspace() or ord(char) < 32 for char in text):
+        raise OptionError(option, "holds white space or control characters inside; give the token alone")
+    return text

@@ -35,8 +35,12 @@ from ansible_collections.runnercreds.gitlab.plugins.module_utils._deploy_key imp
     project_entries,
     title_check_needs_admin,
 )
-from ansible_collections.runnercreds.gitlab.plugins.module_utils._errors import GitlabModuleError, TargetFailures
-from ansible_collections.runnercreds.gitlab.plugins.module_utils._keys import parse_public_key
+from ansible_collections.runnercreds.gitlab.plugins.module_utils._errors import (
+    GitlabModuleError,
+    OptionError,
+    TargetFailures,
+)
+from ansible_collections.runnercreds.gitlab.plugins.module_utils._keys import check_fingerprint, parse_public_key
 from ansible_collections.runnercreds.gitlab.plugins.module_utils._plan import Plan, label
 from ansible_collections.runnercreds.gitlab.plugins.module_utils._runner import Operation
 from ansible_collections.runnercreds.gitlab.plugins.module_utils._time import format_time, utcnow
@@ -110,11 +114,19 @@ class DeployKeyInfoOperation(Operation):
         title=dict(type="str"),
     )
 
-    key = None
+    key = fingerprint = None
 
     def validate(self) -> None:
-        if self.params["key"] is not None:
-            self.key = parse_public_key(self.params["key"])
+        params = self.params
+        if params["projects"] is not None and not params["projects"]:
+            raise OptionError("projects", "is empty; give at least one project id or full path, or leave projects "
+                                          "out to list every deploy key of the instance (administrators only)")
+        if params["key"] is not None:
+            self.key = parse_public_key(params["key"])
+        if params["fingerprint"] is not None:
+            self.fingerprint = check_fingerprint(params["fingerprint"], "fingerprint")
+        if params["title"] is not None and not params["title"].strip():
+            raise OptionError("title", "is empty; give a title or a glob such as runner-*, or leave title out")
 
     def read(self, client, targets):
         if targets:
@@ -123,8 +135,8 @@ class DeployKeyInfoOperation(Operation):
 
     def plan(self, current):
         params = self.params
-        if self.key is not None or params["fingerprint"] or params["title"]:
-            current = {target: match_deploy_key(keys, key=self.key, fingerprint=params["fingerprint"],
+        if self.key is not None or self.fingerprint or params["title"]:
+            current = {target: match_deploy_key(keys, key=self.key, fingerprint=self.fingerprint,
                                                 title=params["title"])
                        for target, keys in current.items()}
         labelled = {label(target): keys for target, keys in current.items()}
@@ -249,11 +261,10 @@ class KeyApplier:
 
     def _remove(self, target, key_id, what):
         path = target.path("deploy_keys", key_id)
-        # Already gone (404) counts as done: the key was there when the projects were read, so this run's
-        # DELETE (retried after a lost answer, or meeting another run's) is what removed it.
-        self._confirmed(lambda: self.client.delete(path, f"remove deploy key {key_id}", target, missing_ok=True),
-                        target, lambda records: all(record["id"] != key_id for record in records))
-        self.journal.record(target, what)
+        # A 404 on the first attempt: another run removed it, nothing recorded as this run's change.
+        if self._confirmed(lambda: self.client.delete(path, f"remove deploy key {key_id}", target, missing_ok=True),
+                           target, lambda records: all(record["id"] != key_id for record in records)):
+            self.journal.record(target, what)
         return target
 
     def _payload(self, target, title, key_text) -> dict:
@@ -302,10 +313,12 @@ class KeyApplier:
             raise GitlabModuleError(
                 f"GitLab answered with key SHA256:{record['fingerprint_sha256']} instead of "
                 f"SHA256:{self.desired.fingerprint}; nothing else was done on {target}", project=target)
-        if self.desired.can_push_on(target) and not record["can_push"]:
-            self._put(target, record["id"], {"can_push": True})
+        wanted = self.desired.can_push_on(target)
+        # Another run may have linked the key with other access meanwhile: what the task says wins.
+        if bool(record["can_push"]) != wanted:
+            self._put(target, record["id"], {"can_push": wanted})
             self.journal.record(target, "update")
-            record["can_push"] = True
+            record["can_push"] = wanted
 
     def _link_elsewhere(self, target) -> dict:
         """The key exists but POST cannot see it by its text: find it by fingerprint and enable it by id."""

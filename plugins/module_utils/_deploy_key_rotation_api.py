@@ -48,7 +48,7 @@ from ansible_collections.runnercreds.gitlab.plugins.module_utils._protected_tag_
     read_protected_tags,
 )
 from ansible_collections.runnercreds.gitlab.plugins.module_utils._runner import Operation
-from ansible_collections.runnercreds.gitlab.plugins.module_utils._time import parse_option_time, utcnow
+from ansible_collections.runnercreds.gitlab.plugins.module_utils._time import format_time, parse_option_time, utcnow
 
 # Shown for the successor in check mode before GitLab has given it an id.
 NEW_KEY_ID = 0
@@ -88,6 +88,10 @@ class DeployKeyRotationOperation(Operation):
             raise OptionError("lifetime_days", f"must be 1 or more, got {params['lifetime_days']}")
         if params["title"] is not None and not params["title"].strip():
             raise OptionError("title", "is empty; leave it out to keep the predecessor's title")
+        expires_at = parse_option_time(params["expires_at"], "expires_at")
+        if expires_at is not None and expires_at <= self.now:
+            raise OptionError("expires_at", f"is {format_time(expires_at)}, which is in the past; GitLab would refuse "
+                                            "the successor")
 
     def target_entries(self) -> list:
         return project_entries(self.params["projects"])

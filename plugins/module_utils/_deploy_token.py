@@ -64,6 +64,9 @@ _USERNAME = re.compile(r"\A[a-zA-Z0-9.+_-]+\Z")
 # A token created with lifetime_days expires lifetime_days after "now"; the
 # slack absorbs rounding by GitLab and the time between planning and creating.
 _LIFETIME_SLACK = timedelta(minutes=10)
+# A predecessor younger than this was most likely created and handed out by another run at the
+# same moment (two overlapping rotations): revoke_predecessors leaves it to a later run.
+REVOKE_GRACE = timedelta(minutes=15)
 
 PUBLIC_FIELDS = ("id", "name", "username", "scopes", "expires_at", "revoked", "expired")
 
@@ -105,7 +108,8 @@ def desired_from_params(params, now):
             raise OptionError(option, f"is empty; give at least one {option[:-1]} id or full path")
     name = params.get("name")
     if not name or not str(name).strip():
-        raise OptionError("name", "must not be empty")
+        raise OptionError("name", "must not be empty; give the token's name, e.g. registry-pull (the module finds "
+                                  "the token by it)")
     check_length(name, "name", "deploy token names")
     desired = Desired(state=params.get("state") or "present", name=name, rotate=bool(params.get("rotate")),
                       revoke_predecessors=bool(params.get("revoke_predecessors")))
@@ -248,11 +252,30 @@ def plan(target, tokens, desired, now):
         keep = None
 
     predecessors = [t for t in named if keep is None or t["id"] != keep["id"]]
+    notes = []
     if desired.revoke_predecessors:
         successor = f"#{keep['id']}" if keep else "the new token"
-        actions.extend(_delete(target, token, f"predecessor of {successor} (revoke_predecessors=true)")
-                       for token in predecessors)
-    return Plan(actions, context={"keep": keep, "predecessors": predecessors})
+        for token in predecessors:
+            age = token_age(token, desired, now)
+            if age is not None and age < REVOKE_GRACE:
+                notes.append(f"token #{token['id']} on {label(target)} was created {days_text(age)} days ago, most "
+                             "likely by another run at the same moment, which may have handed it out: it is not "
+                             "revoked now; a later run revokes it")
+                continue
+            actions.append(_delete(target, token, f"predecessor of {successor} (revoke_predecessors=true)"))
+    return Plan(actions, notes, context={"keep": keep, "predecessors": predecessors})
+
+
+def token_age(token, desired, now):
+    """How old a token is, when its lifetime tells (GitLab records no creation time); else ``None``.
+
+    Only for a token with the task's ``lifetime_days``: the module created it
+    to expire exactly that long after its creation.
+    """
+    left = time_left(token.get("expires_at"), now)
+    if desired.lifetime_days is None or left is None or "lifetime_days" in mismatches(token, desired, now):
+        return None
+    return max(timedelta(days=desired.lifetime_days) - left, timedelta(0))
 
 
 def plan_targets(current, desired, now):
@@ -262,6 +285,7 @@ def plan_targets(current, desired, now):
     """
     plans = {target: plan(target, tokens, desired, now) for target, tokens in current.items()}
     return Plan([action for each in plans.values() for action in each.actions],
+                [note for each in plans.values() for note in each.notes],
                 context={target: each.context for target, each in plans.items()})
 
 

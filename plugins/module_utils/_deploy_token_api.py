@@ -79,19 +79,19 @@ def create_token(client, target, params: dict, known_ids, sleep=time.sleep) -> d
         sleep(0.1 * 2 ** attempt)
 
 
-def revoke_token(client, target, token_id) -> None:
-    """DELETE one token; done when GitLab no longer lists it.
+def revoke_token(client, target, token_id) -> bool:
+    """DELETE one token; ``True`` when this run's request revoked it, ``False`` when it was already gone.
 
-    Already gone (404) counts as done: the token was listed when the run read
-    the targets, so this DELETE (retried after a lost answer) removed it. When
-    every answer was lost, the tokens are listed again to find out.
+    A 404 on the first attempt means another run revoked it. When every
+    answer was lost, the tokens are listed again to find out.
     """
     try:
-        client.delete(target.path("deploy_tokens", token_id), f"revoke deploy token #{token_id}", target,
-                      missing_ok=True)
+        return client.delete(target.path("deploy_tokens", token_id), f"revoke deploy token #{token_id}", target,
+                             missing_ok=True)
     except GitlabModuleError as exc:
         if not exc.answer_lost or any(token["id"] == token_id for token in read_tokens(client, target)):
             raise
+    return True
 
 
 class PossibleOrphans(GitlabModuleError):
@@ -139,6 +139,7 @@ class DeployTokenOperation(Operation):
         self.desired = None
         self.created: dict = {}  # target -> GitLab's answer to the create, with the secret
         self.deleted: dict = {}  # target -> ids deleted
+        self.gone: dict = {}  # target -> ids another run revoked first
         self.orphans: list = []
         self.plan_ = None
         self._lock = threading.Lock()
@@ -193,15 +194,17 @@ class DeployTokenOperation(Operation):
                 action.after.update(id=token["id"], username=token["username"])
             else:
                 token_id = action.data["token_id"]
-                revoke_token(client, target, token_id)
-                journal.record(target, "revoke")
+                revoked = revoke_token(client, target, token_id)
+                if revoked:
+                    journal.record(target, "revoke")
                 with self._lock:
-                    self.deleted.setdefault(target, []).append(token_id)
+                    (self.deleted if revoked else self.gone).setdefault(target, []).append(token_id)
 
     def _entries(self) -> list:
         return [
-            target_result(target.kind, target, context["keep"], context["predecessors"], self.created.get(target),
-                          self.deleted.get(target, ()), self.now)
+            target_result(target.kind, target, context["keep"],
+                          [t for t in context["predecessors"] if t["id"] not in self.gone.get(target, ())],
+                          self.created.get(target), self.deleted.get(target, ()), self.now)
             for target, context in self.plan_.context.items()
         ]
 
@@ -242,6 +245,9 @@ class DeployTokenInfoOperation(Operation):
         if self.params.get(option) is not None and not self.params[option]:
             raise OptionError(option, f"is empty; give at least one id or full path, or leave {option} out to "
                                       "list every deploy token of the instance (administrators only)")
+        if self.params["name"] is not None and not self.params["name"].strip():
+            raise OptionError("name", "is empty; give a token name such as registry-pull, or leave name out to "
+                                      "list every token")
 
     def read(self, client, targets):
         if targets:

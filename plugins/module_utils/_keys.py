@@ -79,6 +79,25 @@ def sha256_fingerprint(blob_b64):
     return base64.b64encode(digest).decode("ascii").rstrip("=")
 
 
+_SHA256_B64 = re.compile(r"\A[A-Za-z0-9+/]{43}=?\Z")
+
+
+def check_fingerprint(value, option: str) -> str:
+    """A SHA256 fingerprint as a user gives it (``SHA256:abc...``, ``abc...``, ``abc...=``) -> GitLab's form."""
+    text = str(value).strip() if value is not None else ""
+    if PRIVATE_KEY_MARKER.search(text):
+        raise OptionError(option, "holds a PRIVATE key; nothing was sent to GitLab. Give the SHA256 fingerprint "
+                                  "of the public key ('ssh-keygen -l -f KEYFILE.pub')")
+    if text.upper().startswith("MD5:") or re.match(r"\A(?:[0-9a-f]{2}:){15}[0-9a-f]{2}\Z", text, re.I):
+        raise OptionError(option, "is an MD5 fingerprint; give the SHA256 one, e.g. SHA256:Jrs3LD1Ji30xNLtTVf9NDCj7k"
+                                  "kBgPBb2pjvTZ3HfIgU ('ssh-keygen -l -f KEYFILE.pub')")
+    bare = text[len("SHA256:"):] if text.upper().startswith("SHA256:") else text
+    if not _SHA256_B64.match(bare):
+        raise OptionError(option, f"is {text!r}, not a SHA256 fingerprint; give it as ssh-keygen -l prints it, e.g. "
+                                  "SHA256:Jrs3LD1Ji30xNLtTVf9NDCj7kkBgPBb2pjvTZ3HfIgU")
+    return bare.rstrip("=")
+
+
 def normalize_fingerprint(value):
     """Accept ``SHA256:abc``, ``abc`` or ``abc=`` and return GitLab's form ``abc``."""
     text = str(value).strip()

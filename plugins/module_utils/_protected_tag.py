@@ -30,7 +30,7 @@ from ansible_collections.runnercreds.gitlab.plugins.module_utils._access_levels 
 )
 from ansible_collections.runnercreds.gitlab.plugins.module_utils._deploy_key import match_deploy_key
 from ansible_collections.runnercreds.gitlab.plugins.module_utils._errors import GitlabModuleError, OptionError
-from ansible_collections.runnercreds.gitlab.plugins.module_utils._keys import parse_public_key
+from ansible_collections.runnercreds.gitlab.plugins.module_utils._keys import check_fingerprint, parse_public_key
 from ansible_collections.runnercreds.gitlab.plugins.module_utils._names import check_tag_pattern, check_username
 from ansible_collections.runnercreds.gitlab.plugins.module_utils._plan import Action, Plan
 from ansible_collections.runnercreds.gitlab.plugins.module_utils._targets import parse_ref
@@ -245,7 +245,7 @@ class DeployKeyRef:
         if not self.text:
             raise OptionError(option, "is empty; give the deploy key's title, public key or SHA256 fingerprint")
         if self.text.upper().startswith("SHA256:"):
-            self.fingerprint = self.text
+            self.fingerprint = check_fingerprint(self.text, option)
         elif self._looks_like_key():
             # parse_public_key refuses a private key pasted by mistake without echoing it.
             self.key = parse_public_key(self.text, option=option)

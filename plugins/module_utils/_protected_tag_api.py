@@ -23,16 +23,19 @@ import threading
 
 from ansible_collections.runnercreds.gitlab.plugins.module_utils._client import api_path
 from ansible_collections.runnercreds.gitlab.plugins.module_utils._deploy_key_api import project_deploy_keys
-from ansible_collections.runnercreds.gitlab.plugins.module_utils._errors import GitlabModuleError
+from ansible_collections.runnercreds.gitlab.plugins.module_utils._errors import GitlabModuleError, OptionError
+from ansible_collections.runnercreds.gitlab.plugins.module_utils._names import check_tag_pattern
 from ansible_collections.runnercreds.gitlab.plugins.module_utils._plan import Plan, label
 from ansible_collections.runnercreds.gitlab.plugins.module_utils._protected_tag import (
     Protection,
     TagTask,
+    carrier_name,
     describe_levels,
     guard_specs,
     matching_tags,
     mismatch,
     plan as plan_tags,
+    protect_params,
     resolve_deploy_keys,
     resolve_spec,
     view_entries,
@@ -171,8 +174,9 @@ class ProtectedTagInfoOperation(Operation):
 
     def validate(self) -> None:
         if not self.params["projects"]:
-            raise GitlabModuleError("projects is empty; give at least one project id or full path. "
-                                    "Nothing was sent to GitLab.")
+            raise OptionError("projects", "is empty; give at least one project id or full path")
+        if self.params["name"] is not None:
+            check_tag_pattern(self.params["name"], "name")
 
     def read(self, client, targets):
         return client.map_all("reading protected tags", targets, lambda target: self._read(client, target))
@@ -238,46 +242,75 @@ class TagWriter:
         return {attrs["name"]: Protection.from_gitlab(attrs).entries
                 for attrs in read_protected_tags(self.client, self.target)}
 
-    def protect(self, name, params, entries, what, action=None) -> None:
-        """POST the protection; if no success came back, it counts as done when GitLab now has exactly it
-        (an answer lost after GitLab applied it, or a retry meeting "has already been taken")."""
+    def protect(self, name, params, entries, what, action=None) -> bool:
+        """POST the protection; ``True`` when this run's request made it, ``False`` when it was already there.
+
+        When the answer was lost, GitLab having exactly this protection means
+        the request did it. When GitLab refused it because the name is taken
+        (another run protected it first), having exactly this protection means
+        there is nothing to do, and nothing is recorded as this run's change.
+        """
         try:
             answer = self.client.create(self.target.path("protected_tags"), f"protect tag {name}", self.target, params)
-        except GitlabModuleError:
+        except GitlabModuleError as exc:
+            if exc.status not in (None, 400, 422) and not exc.answer_lost:
+                raise
             if self.read().get(name) != entries:
                 raise
+            if not exc.answer_lost:
+                return False
             answer = None
         self.journal.record(self.target, what)
         if action is not None and answer is not None:
             _check_answer(self.target, action, answer, self.warn)
+        return True
 
-    def unprotect(self, name, what) -> None:
-        """DELETE the protection; done when GitLab no longer has it.
+    def unprotect(self, name, what) -> bool:
+        """DELETE the protection; ``True`` when this run's request removed it.
 
-        Already gone (404) counts as done: the rule was there when the project
-        was read, so this DELETE (retried after a lost answer) removed it.
+        A 404 on the first attempt means another run removed it: nothing to do
+        and nothing recorded. When every answer was lost, GitLab no longer
+        having the rule means the request did it.
         """
         try:
-            self.client.delete(self.target.path("protected_tags", name), f"unprotect tag {name}", self.target,
-                               missing_ok=True)
+            removed = self.client.delete(self.target.path("protected_tags", name), f"unprotect tag {name}",
+                                         self.target, missing_ok=True)
         except GitlabModuleError as exc:
             if not exc.answer_lost or name in self.read():
                 raise
-        self.journal.record(self.target, what)
+            removed = True
+        if removed:
+            self.journal.record(self.target, what)
+        return removed
 
     def update(self, action) -> None:
-        name, carrier = action.data["diff_key"], action.data["carrier"]
-        entries = action.data["entries"]
-        self.protect(carrier, action.data["carrier_params"], entries, f"protect temporary rule {carrier}")
+        name, entries = action.data["diff_key"], action.data["entries"]
+        carrier = self._own_carrier(name, action.data["carrier"], entries)
         try:
-            self.unprotect(name, f"unprotect {name} to re-create it")
-            self.protect(name, action.data["params"], entries, f"protect {name} with the new settings", action)
+            # Another run may have put the rule in place meanwhile: then it stays as it is.
+            if self.read().get(name) != entries:
+                self.unprotect(name, f"unprotect {name} to re-create it")
+                self.protect(name, action.data["params"], entries, f"protect {name} with the new settings", action)
         except GitlabModuleError as exc:
             raise self._interrupted(exc, name, carrier) from None
         try:
             self.unprotect(carrier, f"unprotect temporary rule {carrier}")
         except GitlabModuleError as exc:
             raise self._interrupted(exc, name, carrier) from None
+
+    def _own_carrier(self, name, carrier, entries) -> str:
+        """Protect a temporary rule of this run's own (another run updating the same rule has its own).
+
+        While the rule is re-created, the tags stay covered by this run's
+        temporary rule, whatever another run does to the rule or to its own
+        temporary rule at the same moment.
+        """
+        for dummy in range(5):
+            if self.protect(carrier, protect_params(carrier, entries), entries, f"protect temporary rule {carrier}"):
+                return carrier
+            carrier = carrier_name(name, set(self.read()))
+        raise GitlabModuleError(f"cannot find a free name for a temporary rule beside {name} on {self.target}; "
+                                "other runs keep taking them: run the task again", project=self.target)
 
     def _interrupted(self, error, name, carrier) -> GitlabModuleError:
         """The error, followed by what GitLab has now for ``name`` and ``carrier`` (read back)."""

@@ -27,16 +27,23 @@ does the rest the same way for every module, as community.crypto's
 from __future__ import annotations
 
 import copy
+import os
+import traceback
 
 from ansible.module_utils import basic
 
 from ansible_collections.runnercreds.gitlab.plugins.module_utils._client import GitlabClient
 from ansible_collections.runnercreds.gitlab.plugins.module_utils._connection import (
+    TOKEN_ENV,
+    TOKEN_OPTIONS,
+    URL_ENV,
     connection_spec,
+    url_may_hold_secret,
     validate_connection,
 )
 from ansible_collections.runnercreds.gitlab.plugins.module_utils._errors import (
     GitlabModuleError,
+    OptionError,
     TargetFailures,
     failure_message,
 )
@@ -94,15 +101,23 @@ class Operation:
 
 def run_operation(operation_class) -> None:
     """Everything an API module's ``main()`` does."""
-    spec = dict(connection_spec(), **operation_class.argument_spec)
-    module = basic.AnsibleModule(argument_spec=_mask_private_keys(spec), supports_check_mode=True,
-                                 **operation_class.module_rules)
+    spec, malformed = _prepare_spec(dict(connection_spec(), **operation_class.argument_spec))
+    module = basic.AnsibleModule(argument_spec=spec, supports_check_mode=True, **operation_class.module_rules)
+    if malformed:
+        module.fail_json(msg=f"{operation_class.module_name}: {malformed[0].msg}", changed=False)
     operation = operation_class(module.params, module.check_mode, no_log=bool(module.no_log))
     journal = Journal()
     try:
         plan = _drive(module, operation, journal)
     except GitlabModuleError as error:
         module.fail_json(**_failure(operation, error, journal))
+    except Exception as error:  # pylint: disable=broad-except
+        # A bug, or an error no layer translated: fail_json masks every no_log value in the message and the
+        # traceback (an uncaught exception would print them raw), and still says what was written.
+        module.fail_json(msg=f"{operation.module_name}: unexpected {type(error).__name__}: {error}. This is a bug; "
+                             "please report it with the traceback.", exception=traceback.format_exc(),
+                         changed=journal.changed, changes=[{"project": label(target), "action": what}
+                                                           for target, what in journal.changes])
     for note in plan.notes:
         module.warn(note)
     changed = bool(plan.actions) if module.check_mode else journal.changed
@@ -120,6 +135,7 @@ def run_operation(operation_class) -> None:
 
 
 def _drive(module, operation, journal):
+    _hide_secret_urls(module)
     connection = validate_connection(module.params)
     # A token from GITLAB_TOKEN is not a module parameter: register it so no output can show it.
     module.no_log_values.add(connection.token)
@@ -133,6 +149,18 @@ def _drive(module, operation, journal):
     if plan.actions and not module.check_mode:
         operation.apply(client, plan, journal)
     return plan
+
+
+def _hide_secret_urls(module) -> None:
+    """A URL with user info or a query (``?private_token=...``) may carry a secret: never show it, nor the raw tokens."""
+    for value in (module.params.get("api_url"), os.environ.get(URL_ENV)):
+        if value and url_may_hold_secret(value):
+            module.no_log_values.add(str(value))
+    for name in TOKEN_OPTIONS:
+        if module.params.get(name):
+            module.no_log_values.add(str(module.params[name]))
+    if os.environ.get(TOKEN_ENV):
+        module.no_log_values.update({os.environ[TOKEN_ENV], os.environ[TOKEN_ENV].strip()})
 
 
 def _failure(operation, error: GitlabModuleError, journal: Journal) -> dict:
@@ -155,38 +183,58 @@ def _failure(operation, error: GitlabModuleError, journal: Journal) -> dict:
     return result
 
 
-def _mask_private_keys(spec: dict) -> dict:
-    """The spec, with ``no_log`` set on every option whose given value holds private-key material.
+def _prepare_spec(spec: dict) -> tuple:
+    """The spec ``AnsibleModule`` gets, and the options whose given value has the wrong shape.
 
-    ``AnsibleModule`` then hides that value everywhere, ``invocation``
-    included, also when the validation of another option fails first.
+    ``no_log`` is set on every option whose given value holds private-key
+    material, so ``AnsibleModule`` hides it everywhere, ``invocation``
+    included, also when the validation of another option fails first. An
+    option with suboptions given something other than dictionaries becomes
+    ``raw``, so the task fails with a message naming the option and the form
+    (``AnsibleModule`` would fail first with one that names neither).
     """
     try:
         raw = basic._load_params()
     except Exception:  # pylint: disable=broad-except
-        return spec  # AnsibleModule reports unreadable arguments itself
-    masked = copy.deepcopy(spec)
-    _mark(masked, raw)
-    return masked
+        return spec, []  # AnsibleModule reports unreadable arguments itself
+    prepared = copy.deepcopy(spec)
+    malformed: list = []
+    _mark(prepared, raw, "", malformed)
+    return prepared, malformed
 
 
-def _mark(spec: dict, values) -> None:
+def _mark(spec: dict, values, prefix: str, malformed: list) -> None:
     if not isinstance(values, dict):
         return
     for name, option in spec.items():
         given = [values.get(name)] + [values.get(alias) for alias in option.get("aliases", ())]
         for value in given:
+            if value is None:
+                continue
             suboptions = option.get("options")
             items = value if isinstance(value, list) else [value]
-            if suboptions and all(isinstance(item, dict) for item in items):
+            if suboptions and not all(isinstance(item, dict) for item in items):
+                malformed.append(OptionError(f"{prefix}{name}", _shape_problem(option)))
+                for key in ("options", "elements"):
+                    option.pop(key, None)
+                option["type"] = "raw"
+            elif suboptions:
                 # Mark the suboption that holds it, so the rest of the entry stays readable;
                 # a key no suboption declares hides the whole option.
-                for item in items:
-                    _mark(suboptions, item)
+                for index, item in enumerate(items):
+                    _mark(suboptions, item, f"{prefix}{name}[{index}].", malformed)
                     if any(_holds_private_key(v) for k, v in item.items() if k not in suboptions):
                         option["no_log"] = True
-            elif _holds_private_key(value):
+            if _holds_private_key(value) and not suboptions:
                 option["no_log"] = True
+            if _holds_private_key(value) and option.get("type") == "raw":
+                option["no_log"] = True
+
+
+def _shape_problem(option: dict) -> str:
+    keys = ", ".join(option["options"])
+    shape = "a list of dictionaries" if option.get("type") == "list" else "a dictionary"
+    return f"must be {shape}, each with the keys {keys} (for example [{{{next(iter(option['options']))}: ...}}])"
 
 
 def _holds_private_key(value) -> bool:

@@ -22,7 +22,7 @@ from __future__ import annotations
 from urllib.parse import unquote
 
 from ansible_collections.runnercreds.gitlab.plugins.module_utils._client import api_path
-from ansible_collections.runnercreds.gitlab.plugins.module_utils._errors import OptionError
+from ansible_collections.runnercreds.gitlab.plugins.module_utils._errors import GitlabModuleError, OptionError
 from ansible_collections.runnercreds.gitlab.plugins.module_utils._names import PATH_SEGMENT
 _FULL_PATH_FIELD = {"project": "path_with_namespace", "group": "full_path"}
 
@@ -74,26 +74,31 @@ def parse_ref(value, option: str, kind: str):
     if not text:
         raise OptionError(option, f"is empty; give a {kind} id or full path such as {example}")
     if text.isdigit():
-        return int(text)
+        return parse_ref(int(text), option, kind)
     segments = text.split("/")
     bad = [segment for segment in segments if not PATH_SEGMENT.match(segment)]
     if bad:
         raise OptionError(option, f"is {text!r}, not a {kind} path: {bad[0]!r} has characters GitLab does not "
                                   f"allow in a path (give the path, not the display name, e.g. {example})")
+    if segments[-1].endswith((".git", ".atom")):
+        raise OptionError(option, f"is {text!r}; GitLab paths never end in .git or .atom (lib/gitlab/path_regex.rb): "
+                                  f"drop the suffix, e.g. {example}")
     if kind == "project" and len(segments) < 2:
         raise OptionError(option, f"is {text!r}, not a project's full path; give namespace and project, "
                                   f"e.g. {example}, or the numeric id")
     return text
 
 
-def _conflict(first: Target, option: str, settings: dict):
+def _conflict(first: Target, option: str, settings: dict, looked_up: bool):
     for name, value in settings.items():
         mine = first.settings.get(name)
         if value is not None and mine is not None and mine != value:
-            raise OptionError(
-                f"{first.options[0]} and {option}",
-                f"name the same {first.kind} ({first.label}) with different {name} ({mine} and {value}); "
-                f"give it once")
+            options = f"{first.options[0]} and {option}"
+            problem = (f"name the same {first.kind} ({first.label}) with different {name} ({mine} and {value}); "
+                       "give it once")
+            if looked_up:  # ids were looked up to find this out: something was sent, nothing was changed
+                raise GitlabModuleError(f"{options} {problem}")
+            raise OptionError(options, problem)
 
 
 def resolve_targets(client, kind: str, entries) -> list:
@@ -117,7 +122,7 @@ def resolve_targets(client, kind: str, entries) -> list:
         if found is None:
             targets[key] = Target(kind, ref, entry.option, entry.settings)
             continue
-        _conflict(found, entry.option, entry.settings)
+        _conflict(found, entry.option, entry.settings, looked_up=bool(paths_by_id))
         found.options.append(entry.option)
         for name, value in entry.settings.items():
             if found.settings.get(name) is None:

@@ -47,9 +47,16 @@ def parse_time(text) -> datetime:
 
 
 def parse_option_time(value, option: str) -> datetime | None:
-    """A time the user gave in ``option``; ``None`` for unset or empty; :class:`OptionError` if malformed."""
-    if value is None or not str(value).strip():
+    """A time the user gave in ``option``; ``None`` when unset; :class:`OptionError` if empty or malformed.
+
+    An empty value is refused rather than read as "no expiry": it is most often an undefined
+    variable, and "never expires" is not a safe guess. Leave the option out for no expiry.
+    """
+    if value is None:
         return None
+    if not str(value).strip():
+        raise OptionError(option, f"is empty (an undefined variable?); give {ACCEPTED_FORMS}, or leave {option} out "
+                                  "for no expiry")
     try:
         return parse_time(value)
     except ValueError:

@@ -142,15 +142,27 @@ options:
     choices: [present, absent]
     default: present
 notes:
-  - "Set C(no_log: true) on every task that creates tokens. The secret is returned in RV(deploy_tokens[].token)
-    (and C(deploy_token.token)) of the run that creates it, and Ansible does not hide returned values by itself.
-    The module never puts the secret in messages, warnings, errors, C(actions) or the diff."
-  - A token is created with one POST that is not retried after a server error, a timeout or a dropped connection
-    (only HTTP 429, which GitLab answers before doing anything, is retried). After such a failure the module lists
-    the tokens again, deletes a token the failed POST may have created (its secret is lost) and tries again, at
-    most O(max_retries) times.
-  - If creating fails for one project or group, the tokens this run created elsewhere are deleted again, because a
-    failed run cannot return their secrets; nothing is left changed.
+  - "A task that creates a token must run with C(no_log: true): the secret is returned in
+    RV(deploy_tokens[].token) (and C(deploy_token.token)) of the run that creates it, and Ansible prints the result of
+    a task without C(no_log). Without it the module refuses to create a token, before any write. Check mode and runs
+    that create nothing work without it, so C(--check --diff) stays useful. Register the result and hand the secret
+    on only through options that are C(no_log) themselves or through C(stdin), never through C(environment) or a
+    command line (see the examples). The module never puts a secret in messages, warnings, errors, C(actions) or
+    the diff."
+  - A token is created with one POST that is not sent again after a server error, a timeout or a dropped
+    connection (only HTTP 429, which GitLab answers before doing anything, is retried). After such a failure the
+    module lists the tokens again. If no token of that name appeared, the POST is sent again, at most
+    O(max_retries) times. If one appeared, the run cannot prove it is its own (another run may have created it at
+    the same moment), so it deletes nothing and fails, listing it in RV(possible_orphans).
+  - O(revoke_predecessors) leaves a predecessor alone when it was created less than 15 minutes ago (known from
+    O(lifetime_days), since the module gives its tokens exactly that lifetime), because another run at the same moment
+    may have just created and handed it out; a later run revokes it. GitLab records no creation time, so without
+    O(lifetime_days) this cannot be told, and two overlapping runs that both revoke predecessors can revoke each
+    other's successor. The P(runnercreds.gitlab.runner_deploy_token#role) role and the scheduled rotate playbook
+    never overlap such runs.
+  - With several projects or groups each works on its own, successor first. If one fails, the others keep the
+    tokens this run created, and a failed run still returns their secrets in RV(deploy_tokens) (with C(no_log),
+    the result is hidden but registered).
 seealso:
   - module: runnercreds.gitlab.deploy_token_info
   - module: runnercreds.gitlab.deploy_key
@@ -208,11 +220,12 @@ EXAMPLES = r"""
   no_log: true
   register: rotated
 
+# The secret goes through stdin: an environment variable or an argument would be
+# readable by every local user in /proc and shown by -vvv.
 - name: Log the runners in with the new token
-  ansible.builtin.shell: >-
-    echo "$TOKEN" | docker login registry.example.com -u "{{ rotated.deploy_token.username }}" --password-stdin
-  environment:
-    TOKEN: "{{ rotated.deploy_token.token }}"
+  ansible.builtin.command:
+    argv: [docker, login, registry.example.com, -u, "{{ rotated.deploy_token.username }}", --password-stdin]
+    stdin: "{{ rotated.deploy_token.token }}"
   when: rotated.deploy_token.created
   no_log: true
   changed_when: true
@@ -258,7 +271,10 @@ deploy_token:
     predecessor_ids: [17]
     deleted_ids: []
 deploy_tokens:
-  description: One entry per project or group, in the order given.
+  description:
+    - One entry per project or group, in the order given.
+    - In a failed result, only the projects and groups where the run created or revoked a token, so the secrets of
+      tokens created before the failure are not lost.
   returned: always
   type: list
   elements: dict
@@ -340,6 +356,14 @@ actions:
       before: null
       after: {id: 43, name: server-pull, username: null, scopes: [read_registry], expires_at: "2030-04-30T10:00:00Z"}
       note: token #42 expires in 6.5 days (rotate_before_expiry_days=7)
+possible_orphans:
+  description:
+    - Only in a failed result. Tokens that appeared after a create whose answer was lost. GitLab may have created them
+      for this run, or another run at the same moment; nothing was deleted. Each entry has the token's fields
+      (never its secret) and C(project) or C(group).
+  returned: on failure, when a create's answer was lost
+  type: list
+  elements: dict
 """
 
 from ansible_collections.runnercreds.gitlab.plugins.module_utils._deploy_token_api import DeployTokenOperation

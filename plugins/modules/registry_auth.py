@@ -263,6 +263,11 @@ def main():
         supports_check_mode=True,
     )
     try:
+        _auth_file.check_login(module.params)
+    except _auth_file.AuthFileError as exc:
+        # Nothing echoed: a malformed registry may hold credentials by mistake.
+        module.fail_json(msg=f"registry_auth: {exc}. Nothing was changed.")
+    try:
         result = run(module)
     except _auth_file.AuthFileError as exc:
         module.fail_json(msg=f"registry_auth: {exc}", registry=module.params["registry"])

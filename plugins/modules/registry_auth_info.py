@@ -69,6 +69,8 @@ def main():
         supports_check_mode=True,
     )
     try:
+        for index, registry in enumerate(module.params["registries"] or ()):
+            _auth_file.check_registry(registry, f"registries[{index}]")
         content = _auth_file.read(module.params["path"])
     except _auth_file.AuthFileError as exc:
         module.fail_json(msg=f"registry_auth_info: {exc}")

@@ -41,7 +41,7 @@ def test_good_urls_are_normalised(url, expected):
     ("gitlab.example.com", "write it with its scheme, e.g. https://gitlab.example.com"),
     ("ftp://gitlab.example.com", "not an http(s) URL"),
     ("https://", "not an http(s) URL with a host"),
-    ("https://user:secret@gitlab.example.com", "must not hold a user name or password"),
+    ("https://user:secret@gitlab.example.com", "must hold no user name, password, query or fragment"),
     ("https://gitlab.example.com/?private_token=x", "query or fragment"),
 ])
 def test_bad_urls_are_refused_naming_api_url(url, words):
@@ -108,3 +108,24 @@ def test_numbers(option, value, words):
 def test_the_spec_declares_every_token_no_log():
     spec = connection_spec()
     assert all(spec[name]["no_log"] for name in ("api_token", "api_oauth_token", "api_job_token"))
+
+
+@pytest.mark.parametrize("token", ["glpat-abc\n", "  glpat-abc  ", "glpat-abc\r\n"])
+def test_a_token_with_surrounding_white_space_is_used_without_it(token):
+    assert validate_connection(params(api_token=token), environ={}).token == "glpat-abc"
+    assert validate_connection(params(api_token=None), environ={"GITLAB_TOKEN": token}).token == "glpat-abc"
+
+
+def test_a_token_with_white_space_inside_is_refused_without_echo():
+    with pytest.raises(OptionError) as raised:
+        validate_connection(params(api_token="glpat-abc def"), environ={})
+    assert "glpat-abc" not in raised.value.msg and "white space" in raised.value.msg
+
+
+@pytest.mark.parametrize("url", ["https://gitlab.example.com/?private_token=glpat-secret",
+                                 "gitlab.example.com?private_token=glpat-secret",
+                                 "https://root:glpat-secret@gitlab.example.com"])
+def test_a_url_that_may_hold_a_secret_is_refused_without_echo(url):
+    with pytest.raises(OptionError) as raised:
+        validate_connection(params(api_url=url), environ={})
+    assert "glpat-secret" not in raised.value.msg and raised.value.msg.startswith("api_url ")

@@ -232,3 +232,18 @@ def test_target_result_returns_the_secret_only_for_a_created_token():
     entry = dt.target_result("project", "g/p", token(9), [token(1)], deleted_ids=[1], now=NOW)
     assert "token" not in entry and entry["created"] is False
     assert entry["id"] == 9 and entry["predecessor_ids"] == [] and entry["deleted_ids"] == [1]
+
+
+def test_a_predecessor_another_run_just_created_is_not_revoked():
+    """Two overlapping rotations: the other run's successor, minutes old, is left to a later run."""
+    want = desired(lifetime_days=90, revoke_predecessors=True, rotate=True)
+    fresh, old = token(7, expires_at=at(days=90, minutes=-3)), token(4, expires_at=at(days=30))
+    the_plan = dt.plan("g/p", [old, fresh], want, NOW)
+    assert [(a.kind, a.data.get("token_id")) for a in the_plan.actions] == [("create", None), ("delete", 4)]
+    assert "token #7" in the_plan.notes[0] and "a later run revokes it" in the_plan.notes[0]
+
+
+def test_token_age_is_known_only_from_the_tasks_lifetime():
+    assert dt.token_age(token(1, expires_at=at(days=80)), desired(lifetime_days=90), NOW) == timedelta(days=10)
+    assert dt.token_age(token(1, expires_at=at(days=80)), desired(), NOW) is None
+    assert dt.token_age(token(1), desired(lifetime_days=90), NOW) is None

@@ -140,7 +140,7 @@ def test_view_entries_sorted_and_named():
 
 def test_parse_tag_spec_reads_every_kind():
     spec = pt.parse_tag_spec({"name": " v* ", "create_access_level": "no_one", "allowed_to_create": [
-        {"deploy_key": "runner-fleet"}, {"deploy_key": ED25519}, {"deploy_key": "SHA256:abc"},
+        {"deploy_key": "runner-fleet"}, {"deploy_key": ED25519}, {"deploy_key": "SHA256:Jrs3LD1Ji30xNLtTVf9NDCj7kkBgPBb2pjvTZ3HfIgU"},
         {"user": "alice"}, {"group": "/fleet/ops/"}, {"access_level": "developer"},
     ]}, "tags[0]")
     assert spec.name == "v*" and spec.create_access_level == 0
@@ -149,7 +149,7 @@ def test_parse_tag_spec_reads_every_kind():
     title, key, fingerprint = (value for dummy, value in spec.allowed[:3])
     assert title.title == "runner-fleet" and title.key is None
     assert key.key is not None and key.describe().startswith("SHA256:")
-    assert fingerprint.fingerprint == "SHA256:abc"
+    assert fingerprint.fingerprint == "Jrs3LD1Ji30xNLtTVf9NDCj7kkBgPBb2pjvTZ3HfIgU"  # GitLab's bare form
     assert spec.allowed[4] == ("group", "fleet/ops") and spec.allowed[5] == ("access_level", 30)
 
 
@@ -181,8 +181,11 @@ def test_guard_specs_skip_declared_and_duplicate_names():
 
 # --- deploy key resolution ----------------------------------------------------------
 
+FAKE_FP = "Jrs3LD1Ji30xNLtTVf9NDCj7kkBgPBb2pjvTZ3HfI%02d"  # 43 characters: a fingerprint's form
+
+
 def _key(ident, title, can_push=True, fingerprint=None):
-    return {"id": ident, "title": title, "key": None, "fingerprint_sha256": fingerprint or "fp%d" % ident,
+    return {"id": ident, "title": title, "key": None, "fingerprint_sha256": fingerprint or FAKE_FP % ident,
             "can_push": can_push}
 
 
@@ -191,10 +194,10 @@ def test_resolve_deploy_keys_by_title_fingerprint_and_key():
     real = parse_public_key(ED25519)
     keys = [_key(7, "runner-fleet"), _key(8, "other", fingerprint=real.fingerprint_sha256), _key(9, "x*")]
     refs = [pt.DeployKeyRef("runner-fleet", "d"), pt.DeployKeyRef(ED25519, "d"),
-            pt.DeployKeyRef("SHA256:fp7=", "d"), pt.DeployKeyRef("x*", "d")]
+            pt.DeployKeyRef("SHA256:%s=" % (FAKE_FP % 7), "d"), pt.DeployKeyRef("x*", "d")]
     found = pt.resolve_deploy_keys("g/p", keys, refs)
     assert found == {"runner-fleet": [(7, "runner-fleet")], ED25519: [(8, "other")],
-                     "SHA256:fp7=": [(7, "runner-fleet")], "x*": [(9, "x*")]}
+                     "SHA256:%s=" % (FAKE_FP % 7): [(7, "runner-fleet")], "x*": [(9, "x*")]}
 
 
 def test_a_title_names_every_writable_key_with_that_title():

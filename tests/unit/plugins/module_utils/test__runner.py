@@ -21,9 +21,9 @@ SPEC = dict(
 
 def marked(values):
     spec = copy.deepcopy(SPEC)
-    _runner._mark(spec, values)
+    _runner._mark(spec, values, "", [])
     return {name for name, option in spec.items() if option.get("no_log")} | {
-        f"allowed_to_create.{name}" for name, option in spec["allowed_to_create"]["options"].items()
+        f"allowed_to_create.{name}" for name, option in spec["allowed_to_create"].get("options", {}).items()
         if option.get("no_log")}
 
 
@@ -39,11 +39,19 @@ def test_every_place_a_private_key_can_hide_is_marked():
     assert marked({"key": "PuTTY-User-Key-File-3: ssh-ed25519"}) == {"key"}
     # A key the suboptions do not declare (AnsibleModule refuses it, and would echo it): the whole option.
     assert marked({"allowed_to_create": [{"deplyo_key": PRIVATE}]}) == {"allowed_to_create"}
-    assert marked({"allowed_to_create": PRIVATE}) == {"allowed_to_create"}
+    assert marked({"allowed_to_create": PRIVATE}) == {"allowed_to_create"}  # malformed, and hidden
 
 
 def test_the_spec_given_is_not_changed(monkeypatch):
     monkeypatch.setattr(_runner.basic, "_load_params", lambda: {"key": PRIVATE})
     original = copy.deepcopy(SPEC)
-    masked = _runner._mask_private_keys(SPEC)
-    assert masked["key"]["no_log"] is True and SPEC == original
+    masked, malformed = _runner._prepare_spec(SPEC)
+    assert masked["key"]["no_log"] is True and SPEC == original and malformed == []
+
+
+def test_an_option_with_suboptions_given_a_string_is_named_with_its_form(monkeypatch):
+    monkeypatch.setattr(_runner.basic, "_load_params", lambda: {"allowed_to_create": "maintainer"})
+    prepared, malformed = _runner._prepare_spec(SPEC)
+    assert prepared["allowed_to_create"]["type"] == "raw"
+    (problem,) = malformed
+    assert problem.msg.startswith("allowed_to_create must be a list of dictionaries, each with the keys deploy_key, user")

@@ -15,9 +15,14 @@ from ansible_collections.runnercreds.gitlab.plugins.module_utils._errors import 
 NOW = datetime(2030, 6, 15, 12, 0, tzinfo=timezone.utc)
 
 
-@pytest.mark.parametrize("value", [None, "", "  "])
-def test_unset_is_none(value):
-    assert _time.parse_option_time(value, "expires_at") is None
+def test_unset_is_none():
+    assert _time.parse_option_time(None, "expires_at") is None
+
+
+@pytest.mark.parametrize("value", ["", "  "])
+def test_empty_is_refused_not_read_as_never(value):
+    with pytest.raises(OptionError, match="expires_at is empty .*leave expires_at out for no expiry"):
+        _time.parse_option_time(value, "expires_at")
 
 
 @pytest.mark.parametrize("value", ["31/01/2030", "tomorrow", "2030-13-01", "2030-02-30"])
