@@ -41,7 +41,7 @@ import json
 import re
 import threading
 import time
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 import pytest
 import requests

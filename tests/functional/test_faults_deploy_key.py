@@ -15,7 +15,7 @@ import datetime
 import pytest
 
 from sshkeys import public_key
-from test_faults import PERSISTENT, Scenario, cases, fresh_projects, run_case
+from test_faults import Scenario, cases, fresh_projects, run_case
 
 from ansible_collections.runnercreds.gitlab.plugins.module_utils._keys import parse_public_key
 from ansible_collections.runnercreds.gitlab.plugins.modules import deploy_key
