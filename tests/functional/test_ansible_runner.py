@@ -63,13 +63,7 @@ def layout(root, target, project, token, inject="env"):
     group = grp.getgrgid(os.getgid()).gr_name
 
     envvars = {"GITLAB_URL": target.url, "ANSIBLE_COLLECTIONS_PATH": COLLECTIONS_ROOT, "ANSIBLE_NOCOLOR": "1"}
-    extravars = {
-        "runnercreds_rotate_report": str(root / "rotate-report.json"),
-        # playbooks/rotate.yml sets these two from themselves, which ansible-core reports as a
-        # recursive loop on the first task; as extra vars (not forced) they take precedence.
-        "runner_ssh_key_rotate": False,
-        "runner_deploy_token_rotate": False,
-    }
+    extravars = {"runnercreds_rotate_report": str(root / "rotate-report.json")}
     if inject == "env":
         envvars["GITLAB_TOKEN"] = token
     else:
