@@ -17,6 +17,8 @@
 #    tests/integration/integration_config.yml (0600, removed at exit), the
 #    variables file ansible-test hands to every target, never to a command line.
 set -euo pipefail
+# shellcheck source=scripts/lib/collection-copy.sh
+. "$(dirname "$0")/lib/collection-copy.sh"
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 export PATH="$repo/.venv/bin:$PATH"
@@ -27,19 +29,7 @@ pyver="$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
 # --- 1. the copy -------------------------------------------------------------
 # INTEGRATION_BUILD_DIR lets two runs at once use their own copies.
 dest="${INTEGRATION_BUILD_DIR:-$repo/build/integration}/ansible_collections/runnercreds/gitlab"
-rm -rf "$dest"
-mkdir -p "$dest"
-(
-  cd "$repo"
-  # Tracked files deleted in the working tree are still listed: skip them.
-  git ls-files -z --cached --others --exclude-standard \
-    | while IFS= read -r -d '' f; do
-        if [ -e "$f" ] || [ -L "$f" ]; then printf '%s\0' "$f"; fi
-      done \
-    | sort -zu \
-    | xargs -0 -r cp -a --parents -t "$dest"
-)
-git -C "$dest" init -q
+copy_collection "$repo" "$dest"
 
 # --- 2. a real GitLab, if asked for -----------------------------------------
 config="$dest/tests/integration/integration_config.yml"

@@ -16,6 +16,8 @@
 #    virtualenvs under ~/.ansible/test/venv (installed from PyPI once, reused),
 #    not into .venv. No docker, no network beyond PyPI.
 set -euo pipefail
+# shellcheck source=scripts/lib/collection-copy.sh
+. "$(dirname "$0")/lib/collection-copy.sh"
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 export PATH="$repo/.venv/bin:$PATH"
@@ -26,19 +28,7 @@ pyver="$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
 # --- 1. the copy -------------------------------------------------------------
 # SANITY_BUILD_DIR lets two runs at once use their own copies.
 dest="${SANITY_BUILD_DIR:-$repo/build}/ansible_collections/runnercreds/gitlab"
-rm -rf "$dest"
-mkdir -p "$dest"
-(
-  cd "$repo"
-  # Tracked files deleted in the working tree are still listed: skip them.
-  git ls-files -z --cached --others --exclude-standard \
-    | while IFS= read -r -d '' f; do
-        if [ -e "$f" ] || [ -L "$f" ]; then printf '%s\0' "$f"; fi
-      done \
-    | sort -zu \
-    | xargs -0 -r cp -a --parents -t "$dest"
-)
-git -C "$dest" init -q
+copy_collection "$repo" "$dest"
 
 # --- 2. the pip bootstrap stand-in ------------------------------------------
 # The pip version ansible-test wants (python_requirements.get_venv_packages).
