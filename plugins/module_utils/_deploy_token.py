@@ -64,9 +64,9 @@ _USERNAME = re.compile(r"\A[a-zA-Z0-9.+_-]+\Z")
 # A token created with lifetime_days expires lifetime_days after "now"; the
 # slack absorbs rounding by GitLab and the time between planning and creating.
 _LIFETIME_SLACK = timedelta(minutes=10)
-# A predecessor younger than this was most likely created and handed out by another run at the
-# same moment (two overlapping rotations): revoke_predecessors leaves it to a later run.
-REVOKE_GRACE = timedelta(minutes=15)
+# A predecessor younger than revoke_grace_minutes was most likely created and handed out by another
+# run at the same moment (two overlapping rotations): revoke_predecessors leaves it to a later run.
+DEFAULT_REVOKE_GRACE_MINUTES = 15
 
 PUBLIC_FIELDS = ("id", "name", "username", "scopes", "expires_at", "revoked", "expired")
 
@@ -90,7 +90,8 @@ class Desired:
     """What the task asks for, validated; built only by :func:`desired_from_params`."""
 
     __slots__ = ("state", "name", "username", "scopes", "expires_at", "lifetime_days",
-                 "rotate", "rotate_before_expiry_days", "rotate_after_days", "revoke_predecessors")
+                 "rotate", "rotate_before_expiry_days", "rotate_after_days", "revoke_predecessors",
+                 "revoke_grace")
 
     def __init__(self, **values):
         for field in self.__slots__:
@@ -112,13 +113,22 @@ def desired_from_params(params, now):
                                   "the token by it)")
     check_length(name, "name", "deploy token names")
     desired = Desired(state=params.get("state") or "present", name=name, rotate=bool(params.get("rotate")),
-                      revoke_predecessors=bool(params.get("revoke_predecessors")))
+                      revoke_predecessors=bool(params.get("revoke_predecessors")),
+                      revoke_grace=_revoke_grace(params.get("revoke_grace_minutes")))
     if desired.state == "present":
         desired.scopes = _scopes(params.get("scopes"))
         desired.username = _username(params.get("username"))
         desired.expires_at, desired.lifetime_days = _expiry(params, now)
         desired.rotate_before_expiry_days, desired.rotate_after_days = _rotation(params, desired.lifetime_days)
     return desired
+
+
+def _revoke_grace(minutes):
+    if minutes is None:
+        minutes = DEFAULT_REVOKE_GRACE_MINUTES
+    if minutes < 0:
+        raise OptionError("revoke_grace_minutes", f"must be 0 or more, got {minutes}; 0 revokes every predecessor now")
+    return timedelta(minutes=minutes)
 
 
 def _scopes(scopes):
@@ -257,10 +267,10 @@ def plan(target, tokens, desired, now):
         successor = f"#{keep['id']}" if keep else "the new token"
         for token in predecessors:
             age = token_age(token, desired, now)
-            if age is not None and age < REVOKE_GRACE:
+            if age is not None and age < desired.revoke_grace:
                 notes.append(f"token #{token['id']} on {label(target)} was created {days_text(age)} days ago, most "
                              "likely by another run at the same moment, which may have handed it out: it is not "
-                             "revoked now; a later run revokes it")
+                             "revoked now (revoke_grace_minutes); a later run revokes it")
                 continue
             actions.append(_delete(target, token, f"predecessor of {successor} (revoke_predecessors=true)"))
     return Plan(actions, notes, context={"keep": keep, "predecessors": predecessors})

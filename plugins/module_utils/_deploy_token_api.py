@@ -25,6 +25,7 @@ import time
 
 from ansible_collections.runnercreds.gitlab.plugins.module_utils._client import raise_failures
 from ansible_collections.runnercreds.gitlab.plugins.module_utils._deploy_token import (
+    DEFAULT_REVOKE_GRACE_MINUTES,
     SCOPES,
     desired_from_params,
     days_until_expiry,
@@ -123,6 +124,7 @@ class DeployTokenOperation(Operation):
         rotate_after_days=dict(type="int"),
         rotate=dict(type="bool", default=False),
         revoke_predecessors=dict(type="bool", default=False),
+        revoke_grace_minutes=dict(type="int", default=DEFAULT_REVOKE_GRACE_MINUTES),
         state=dict(type="str", default="present", choices=["present", "absent"]),
     )
     module_rules = dict(

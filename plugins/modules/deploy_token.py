@@ -135,6 +135,15 @@ options:
         after it; if revoking fails, the run fails and the new token's secret is not returned.
     type: bool
     default: false
+  revoke_grace_minutes:
+    description:
+      - With O(revoke_predecessors=true), a predecessor created less than this many minutes ago is left alone,
+        because another run at the same moment may have just created it and handed it out; a later run revokes it.
+      - A token's age is known only from O(lifetime_days) (GitLab records no creation time), so this applies only to
+        tokens created with the task's O(lifetime_days).
+      - V(0) revokes every predecessor now, for example after a secret leaked.
+    type: int
+    default: 15
   state:
     description:
       - V(present) makes sure a matching token exists; V(absent) revokes (deletes) every token with this O(name).
@@ -154,9 +163,10 @@ notes:
     module lists the tokens again. If no token of that name appeared, the POST is sent again, at most
     O(max_retries) times. If one appeared, the run cannot prove it is its own (another run may have created it at
     the same moment), so it deletes nothing and fails, listing it in RV(possible_orphans).
-  - O(revoke_predecessors) leaves a predecessor alone when it was created less than 15 minutes ago (known from
-    O(lifetime_days), since the module gives its tokens exactly that lifetime), because another run at the same moment
-    may have just created and handed it out; a later run revokes it. GitLab records no creation time, so without
+  - O(revoke_predecessors) leaves a predecessor alone when it was created less than O(revoke_grace_minutes) ago
+    (known from O(lifetime_days), since the module gives its tokens exactly that lifetime), because another run at the
+    same moment may have just created and handed it out; a later run revokes it. GitLab records no creation time, so
+    without
     O(lifetime_days) this cannot be told, and two overlapping runs that both revoke predecessors can revoke each
     other's successor. The P(runnercreds.gitlab.runner_deploy_token#role) role and the scheduled rotate playbook
     never overlap such runs.

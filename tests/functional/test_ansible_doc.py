@@ -44,6 +44,6 @@ def test_deploy_token_doc_says_how_to_keep_the_secret(tmp_path):
     out = ansible_doc(tmp_path, "deploy_token")
     assert out.returncode == 0, out.stderr
     text = " ".join(out.stdout.split())
-    for words in ("Set `no_log: true' on every task that creates tokens", "lifetime_days", "rotate_after_days",
+    for words in ("A task that creates a token must run with `no_log: true'", "revoke_grace_minutes", "lifetime_days", "rotate_after_days",
                   "revoke_predecessors", "GitLab does not report when a deploy token was created"):
         assert words in text, words

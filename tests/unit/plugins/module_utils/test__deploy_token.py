@@ -86,6 +86,7 @@ def test_liveness_is_decided_by_expires_at_not_gitlabs_flag(expires_at, revoked,
     (dict(rotate_after_days=60), "rotate_after_days", "needs lifetime_days"),
     (dict(lifetime_days=30, rotate_after_days=30), "rotate_after_days", "between 0 and"),
     (dict(lifetime_days=30, rotate_before_expiry_days=-1), "rotate_before_expiry_days", "between 0 and"),
+    (dict(revoke_grace_minutes=-1), "revoke_grace_minutes", "0 revokes every predecessor now"),
 ])
 def test_bad_input_fails_naming_the_option(overrides, option, words):
     with pytest.raises(GitlabModuleError) as raised:
@@ -241,6 +242,16 @@ def test_a_predecessor_another_run_just_created_is_not_revoked():
     the_plan = dt.plan("g/p", [old, fresh], want, NOW)
     assert [(a.kind, a.data.get("token_id")) for a in the_plan.actions] == [("create", None), ("delete", 4)]
     assert "token #7" in the_plan.notes[0] and "a later run revokes it" in the_plan.notes[0]
+
+
+@pytest.mark.parametrize("grace, revoked", [(0, [7, 4]), (2, [7, 4]), (4, [4]), (15, [4])])
+def test_revoke_grace_minutes_sets_how_young_a_spared_predecessor_is(grace, revoked):
+    """Token #7 is 3 minutes old: a grace of 0 (after a leak) or 2 minutes revokes it too."""
+    want = desired(lifetime_days=90, revoke_predecessors=True, rotate=True, revoke_grace_minutes=grace)
+    fresh, old = token(7, expires_at=at(days=90, minutes=-3)), token(4, expires_at=at(days=30))
+    the_plan = dt.plan("g/p", [old, fresh], want, NOW)
+    assert sorted((a.data["token_id"] for a in the_plan.actions if a.kind == "delete"), reverse=True) == revoked
+    assert bool(the_plan.notes) == (7 not in revoked)
 
 
 def test_token_age_is_known_only_from_the_tasks_lifetime():
