@@ -146,8 +146,7 @@ def test_the_execution_environment_lists_the_collection():
 
 def test_localhost_needs_no_become():
     localhost = find_block(lambda b: isinstance(b, dict) and "ansible_connection" in b)
-    assert localhost == {"ansible_connection": "local", "ansible_become": False,
-                         "ansible_python_interpreter": "{{ ansible_playbook_python }}"}
+    assert localhost == {"ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}"}
 
 
 def test_the_role_example_uses_the_role_variables():
