@@ -28,6 +28,7 @@ tag changes go through ``TagWriter``: never an unprotected moment.
 from __future__ import annotations
 
 from ansible_collections.runnercreds.gitlab.plugins.module_utils._client import raise_failures
+from ansible_collections.runnercreds.gitlab.plugins.module_utils._controller_lock import target_lock
 from ansible_collections.runnercreds.gitlab.plugins.module_utils._deploy_key import (
     Desired,
     match_deploy_key,
@@ -44,7 +45,7 @@ from ansible_collections.runnercreds.gitlab.plugins.module_utils._protected_tag 
     plan as plan_tags,
 )
 from ansible_collections.runnercreds.gitlab.plugins.module_utils._protected_tag_api import (
-    TagWriter,
+    apply_project,
     read_protected_tags,
 )
 from ansible_collections.runnercreds.gitlab.plugins.module_utils._runner import Operation
@@ -52,6 +53,8 @@ from ansible_collections.runnercreds.gitlab.plugins.module_utils._time import fo
 
 # Shown for the successor in check mode before GitLab has given it an id.
 NEW_KEY_ID = 0
+# How often one project's protected tags are written when a run elsewhere keeps writing over them.
+TAG_WRITE_ATTEMPTS = 3
 
 
 class DeployKeyRotationOperation(Operation):
@@ -152,27 +155,32 @@ class DeployKeyRotationOperation(Operation):
         """Protected-tag updates on every project where the predecessor is (pure, from what was read)."""
         if not predecessors or not self.tags:
             return Plan()
+        return Plan([action for target in predecessors
+                     for action in self._tag_actions(target, self.tags[target], predecessors, retire)])
+
+    def _tag_actions(self, target, current, predecessors, retire) -> list:
+        """The protected-tag actions on one project, from ``current``, GitLab's protected tags there (pure)."""
         successor_id = self.successor_id if self.successor_id is not None else NEW_KEY_ID
         title = self.params["title"] or next(iter(predecessors.values()))["title"]
         predecessor_id = next(iter(predecessors.values()))["id"]
-        actions = []
-        for target in predecessors:
-            wanted = carry_deploy_key(self.tags[target], predecessor_id, successor_id, title, retire)
-            actions.extend(plan_tags(target, self.tags[target], wanted).actions)
+        wanted = carry_deploy_key(current, predecessor_id, successor_id, title, retire)
+        actions = plan_tags(target, current, wanted).actions
         for action in actions:
             action.data["tag"] = True
-        return Plan(actions)
+        return actions
 
     # --- apply ----------------------------------------------------------------------------------
 
     def apply(self, client, the_plan, journal) -> None:
         context = the_plan.context
+        predecessors, retire = context["predecessors"], context["retire"]
         key_actions = [action for action in the_plan.actions if not action.data.get("tag")]
-        tag_actions = [action for action in the_plan.actions if action.data.get("tag")]
+        tag_targets = [target for target in predecessors if self.tags]
         total = len(the_plan.by_target())
-        if context["retire"]:
-            changed = self._apply_tags(client, tag_actions, journal, total, stop=False)
-            kept = {action.target for action in tag_actions} - changed
+        if retire:
+            outcomes = self._apply_tags(client, tag_targets, predecessors, retire, journal)
+            self._report_tags(the_plan, key_actions, outcomes)
+            kept = {outcome.target for outcome in outcomes if not outcome.ok}
             self._apply_keys(client, [a for a in key_actions if a.target not in kept], context["desired"], journal,
                              total)
             if kept:
@@ -180,13 +188,10 @@ class DeployKeyRotationOperation(Operation):
                     f"the protected tags of {', '.join(map(str, kept))} could not be changed, so the predecessor was "
                     "kept there; run the task again")
             return
-        known_before = self.successor_id
         self._apply_keys(client, key_actions, context["desired"], journal, total)
-        if known_before is None and self.successor_id is not None:
-            # The plan showed the new key's entries with a placeholder id: plan them again with GitLab's.
-            tag_actions = self._tag_plan(context["predecessors"], retire=False).actions
-            the_plan.actions = key_actions + tag_actions
-        self._apply_tags(client, tag_actions, journal, total)
+        outcomes = self._apply_tags(client, tag_targets, predecessors, retire, journal)
+        self._report_tags(the_plan, key_actions, outcomes)
+        raise_failures("changing protected tags", outcomes, total=total)
 
     def _apply_keys(self, client, actions, desired, journal, total) -> None:
         if not actions:
@@ -196,27 +201,40 @@ class DeployKeyRotationOperation(Operation):
         if applier.key is not None and desired.state == "present":
             self.successor_id = applier.key["id"]
 
-    def _apply_tags(self, client, actions, journal, total, stop=True) -> set:
-        """Apply tag actions per project; the projects where all of them succeeded."""
-        by_target: dict = {}
-        for action in actions:
-            by_target.setdefault(action.target, []).append(action)
+    def _apply_tags(self, client, targets, predecessors, retire, journal) -> list:
+        """Carry the key on each project's protected tags; one :class:`Outcome` per project.
 
+        The change is planned again from a fresh read while this controller's
+        lock for the project is held (another host of the play may have just
+        changed the same rule), written, then read back: a run from another
+        controller may have written over it, and then it is written again.
+        """
         def work(target):
-            writer = TagWriter(client, target, journal, lambda text: None)
-            for action in by_target[target]:
-                if action.kind == "update":
-                    writer.update(action)
-                elif action.kind == "unprotect":
-                    writer.unprotect(action.data["diff_key"], f"unprotect {action.data['diff_key']}")
-                else:
-                    name = action.data["diff_key"]
-                    writer.protect(name, action.data["params"], action.data["entries"], f"protect {name}", action)
+            done = []
+            # The lock is by id: other hosts' tasks may name the project by id or path, in any case.
+            target_id = target.ref if isinstance(target.ref, int) else \
+                client.get(target.path(), f"look up {target.kind} {target}", target)["id"]
+            with target_lock(client.url, target, target_id, "changing protected tags"):
+                for dummy in range(TAG_WRITE_ATTEMPTS):
+                    actions = self._tag_actions(target, read_protected_tags(client, target), predecessors, retire)
+                    if not actions:
+                        return done
+                    apply_project(client, target, actions, journal, lambda text: None)
+                    done.extend(actions)
+                if self._tag_actions(target, read_protected_tags(client, target), predecessors, retire):
+                    raise GitlabModuleError(
+                        f"the protected tags of {target} were changed by another run after each of "
+                        f"{TAG_WRITE_ATTEMPTS} updates; run the task again", project=target)
+            return done
 
-        outcomes = client.map(list(by_target), work)
-        if stop:
-            raise_failures("changing protected tags", outcomes, total=total)
-        return {outcome.target for outcome in outcomes if outcome.ok}
+        return client.map(targets, work)
+
+    @staticmethod
+    def _report_tags(the_plan, key_actions, outcomes) -> None:
+        """The plan's tag actions become what was written (planned again under the lock), per project."""
+        written = {outcome.target: outcome.value for outcome in outcomes if outcome.ok}
+        planned = [action for action in the_plan.actions if action.data.get("tag") and action.target not in written]
+        the_plan.actions = key_actions + planned + [action for actions in written.values() for action in actions]
 
     # --- result ---------------------------------------------------------------------------------
 

@@ -306,8 +306,14 @@ class TagWriter:
         temporary rule at the same moment.
         """
         for dummy in range(5):
-            if self.protect(carrier, protect_params(carrier, entries), entries, f"protect temporary rule {carrier}"):
-                return carrier
+            try:
+                if self.protect(carrier, protect_params(carrier, entries), entries,
+                                f"protect temporary rule {carrier}"):
+                    return carrier
+            except GitlabModuleError as exc:
+                # Refused because another run's temporary rule, with other settings, has the name.
+                if exc.status not in (400, 422) or carrier not in self.read():
+                    raise
             carrier = carrier_name(name, set(self.read()))
         raise GitlabModuleError(f"cannot find a free name for a temporary rule beside {name} on {self.target}; "
                                 "other runs keep taking them: run the task again", project=self.target)

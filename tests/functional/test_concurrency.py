@@ -606,6 +606,64 @@ def test_protected_tag_runs_at_once(gitlab_target, race_factory, name, repeat):
     converge(configs, compatible, settled=compatible and not any(run.failed for run in runs))
 
 
+# --- deploy_key_rotation: the hosts of one play rotating at once ------------------------------
+
+def allowed_key_ids(target, project, pattern) -> set:
+    gl = target.admin_client()
+    for item in gl.http_list(f"/projects/{project.id}/protected_tags", get_all=True):
+        if item["name"] == pattern:
+            return {row["deploy_key_id"] for row in item["create_access_levels"] if row.get("deploy_key_id")}
+    return set()
+
+
+def key_ids(target, project) -> dict:
+    gl = target.admin_client()
+    return {"SHA256:" + item["fingerprint_sha256"]: item["id"]
+            for item in gl.http_list(f"/projects/{project.id}/deploy_keys", get_all=True)}
+
+
+@pytest.mark.parametrize("repeat", range(REPEAT))
+def test_hosts_rotating_at_once_each_keep_their_key_on_the_protected_tag(gitlab_target, race_factory, repeat):
+    """Three release hosts rotate at once (as the rotate playbook's forks do); v* allows each host's key.
+
+    GitLab has no update for a protected tag, so each run writes the whole rule
+    back: without taking turns, the last writer drops the other hosts' new
+    keys, and their next release push is refused. Each run names the project
+    differently (id, path, PATH): they must still take turns.
+    """
+    (project,) = new_projects(gitlab_target, "conc-rot", 1)
+    race = race_factory(project)
+    gl = gitlab_target.admin_client()
+    hosts = range(3)
+    old = [public_key(comment=f"runner@h{host}") for host in hosts]
+    new = [public_key(comment=f"runner@h{host}-next") for host in hosts]
+    old_ids = {gl.http_post(f"/projects/{project.id}/deploy_keys",
+                            post_data={"title": f"runner:h{host}", "key": old[host], "can_push": True})["id"]
+               for host in hosts}
+    gl.http_post(f"/projects/{project.id}/protected_tags",
+                 post_data={"name": "v*", "allowed_to_create": [{"deploy_key_id": ident} for ident in sorted(old_ids)]})
+
+    for step in ("add_successor", "retire_predecessor"):
+        jobs = [("deploy_key_rotation", dict(race.connection(), projects=[race.ref(project, host)], key=old[host],
+                                             successor=new[host], step=step)) for host in hosts]
+        sampler = TagSampler(race)
+        runs = race.start(jobs, sampler=sampler)
+        for host, run in enumerate(runs):
+            check_run(race, run, host)
+            assert not run.failed, (step, run.result["msg"])
+        ids = key_ids(gitlab_target, project)
+        new_ids = {ids[sha256_of(key)] for key in new}
+        allowed = allowed_key_ids(gitlab_target, project, "v*")
+        if step == "add_successor":
+            assert allowed == old_ids | new_ids, (sorted(allowed), sorted(old_ids), sorted(new_ids))
+        else:
+            assert allowed == new_ids, (sorted(allowed), sorted(new_ids))
+            assert set(ids.values()) == new_ids
+        assert set(protections(gitlab_target, project)) == {"v*"}, "a temporary rule was left behind"
+        gaps = sampler.gaps(project, "v*", protected_before=True)
+        assert gaps == [], f"{step}: v* was unprotected for {gaps[-1][0] - gaps[0][0]:.3f} s"
+
+
 # --- defects: interleavings forced with a delay on one run's request -------------------------
 #
 # Each test delays requests of one run so that the runs interleave in the
