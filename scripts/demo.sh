@@ -17,6 +17,12 @@
 #     not create v* tags, is refused. The tag shows up in the tags API. Each
 #     runner then pulls the base image's manifest with skopeo as gitlab-runner,
 #     with the deploy token from the written auth file (and is refused without).
+#  4. Rotation under load: runner1 runs a job loop (tests/support/runner_loop.sh:
+#     git fetch over SSH, a new v* release tag pushed with its deploy key, a
+#     registry pull with the deploy token, about once a second) while
+#     `ansible-playbook runnercreds.gitlab.rotate -e runnercreds_rotate_all=true`
+#     replaces every runner's key and the deploy token, successor first. The
+#     loop's counts are printed; a single failed operation fails the demo.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
@@ -174,5 +180,58 @@ curl -fsS -H "@$work/alice.header" "$GITLAB_URL/api/v4/projects/fleet%2Fapps%2Fa
   | python3 -c 'import json, sys
 for tag in json.load(sys.stdin):
     print("   %-10s protected=%-5s target=%s" % (tag["name"], tag["protected"], tag["target"][:12]))'
+
+step "Rotating every key and token of the fleet while runner1's job loop keeps fetching, pushing tags and pulling"
+loop_runner="${runners[0]}"
+podman cp tests/support/runner_loop.sh "$loop_runner:/usr/local/bin/runnercreds-runner-loop"
+podman exec "$loop_runner" chmod 0755 /usr/local/bin/runnercreds-runner-loop
+podman exec --user gitlab-runner --workdir /home/gitlab-runner "$loop_runner" bash -c \
+  'mkdir -p work/api && cd work/api && git init -q && git remote add origin git@gitlab-demo:fleet/apps/api.git'
+# The demo's token is a registry login only (no git credentials): no HTTPS step in this loop.
+podman exec --detach --user gitlab-runner --workdir /home/gitlab-runner --env HOME=/home/gitlab-runner \
+  --env RUNNER_LOOP_HTTPS= "$loop_runner" /usr/local/bin/runnercreds-runner-loop demo 1 "$GITLAB_URL" "$GITLAB_REGISTRY"
+loop_stats() { podman exec "$loop_runner" cat /home/gitlab-runner/rotloop/demo.stats 2>/dev/null; }
+stat_of() { python3 -c 'import json, sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
+for _ in $(seq 120); do
+  stats="$(loop_stats || true)"
+  if [ -n "$stats" ] && [ "$(stat_of "$stats" iterations)" -ge 2 ]; then break; fi
+  sleep 1
+done
+echo "   job loop on $loop_runner (as gitlab-runner): $(stat_of "$(loop_stats)" iterations) iterations before the rotation"
+keys_tokens() {
+  curl -fsS -H "@$work/alice.header" "$GITLAB_URL/api/v4/projects/fleet%2Fapps%2Fapi/deploy_keys" \
+    | python3 -c 'import json, sys
+print("   deploy keys of fleet/apps/api: " + ", ".join("%s #%s" % (k["title"], k["id"]) for k in json.load(sys.stdin)))'
+  curl -fsS -H "@$work/alice.header" "$GITLAB_URL/api/v4/projects/fleet%2Fapps%2Fapi/deploy_tokens" \
+    | python3 -c 'import json, sys
+print("   deploy tokens of fleet/apps/api: " + ", ".join("%s #%s" % (t["name"], t["id"]) for t in json.load(sys.stdin)))'
+}
+keys_tokens
+# The token was created a few minutes ago, inside the grace period in which a predecessor is kept
+# (another run may have just handed it out); real rotations are weeks apart. Grace 0 revokes it now,
+# so the demo shows the revoke happening under the running loop too.
+ansible-playbook -i "$work/inventory.yml" runnercreds.gitlab.rotate -e runnercreds_rotate_all=true \
+  -e runner_deploy_token_revoke_grace_minutes=0 \
+  -e "runnercreds_rotate_report=$work/rotate-report.json" | tee "$work/rotate.log"
+podman exec "$loop_runner" touch /home/gitlab-runner/rotloop/stop
+for _ in $(seq 120); do
+  [ "$(stat_of "$(loop_stats)" "done")" = 1 ] && break
+  sleep 1
+done
+keys_tokens
+stats="$(loop_stats)"
+echo "   job loop on $loop_runner during the rotation: $(stat_of "$stats" iterations) iterations," \
+  "$(stat_of "$stats" ok) operations succeeded, $(stat_of "$stats" fail) failed" \
+  "(fetch $(stat_of "$stats" fetch_ok), release tags pushed $(stat_of "$stats" push_ok)," \
+  "registry pulls $(stat_of "$stats" registry_ok))"
+if [ "$(stat_of "$stats" fail)" != 0 ]; then
+  podman exec "$loop_runner" cat /home/gitlab-runner/rotloop/demo.err >&2
+  echo "FAIL: the job loop failed during the rotation" >&2; exit 1
+fi
+if grep -E '^runnercreds-demo|^localhost' "$work/rotate.log" | grep -Eqv 'failed=0 '; then
+  echo "FAIL: the rotation failed on a host" >&2; exit 1
+fi
+
 echo
-echo "Done: both converges were idempotent (changed=0 on the second run); the runners pulled with their deploy token."
+echo "Done: both converges were idempotent (changed=0 on the second run); the runners pulled with their deploy token;"
+echo "every key and token was rotated while a runner kept working, without a failed operation."

@@ -22,6 +22,10 @@ description:
   - Protected tags change without an unprotected moment (see M(runnercreds.gitlab.protected_tag)). Both steps
     are idempotent, so a rotation that stopped anywhere resumes when the step is run again.
   - Reading costs one request per project for the keys and one for the protected tags.
+  - GitLab writes a protected tag's rule as a whole, so hosts rotating at the same moment (the forks of one play)
+    would write each other's successor out of a shared rule. On the controller they take turns per project (a lock
+    file under the temporary directory, per user, released when the task ends however it ends); each plans its
+    change again from a fresh read once it has the lock, and reads the rule back after writing it.
 author:
   - runnercreds.gitlab contributors (@runnercreds)
 requirements:
