@@ -289,8 +289,8 @@ class Watcher:
             for key in s["deploy_keys"]:
                 if key["title"] == title and key["id"] not in self.start_key_ids:
                     self.stopped_at = now
-                    self.events.append({"t": now, "event": f"successor of {title} seen on {path} (key {key['id']}):"
-                                                         f" stopping {self.stop_host}"})
+                    event = f"successor of {title} seen on {path} (key {key['id']}): stopping {self.stop_host}"
+                    self.events.append({"t": now, "event": event})
                     threading.Thread(target=self.on_stop, daemon=True).start()
                     return
 
@@ -403,7 +403,7 @@ true
         parts = line.split()
         if parts[0] == "key" and len(parts) >= 3:
             out["key_slots"][parts[1]] = {"fingerprint": parts[2].replace("SHA256:", ""),
-                                     "mode": parts[3] if len(parts) > 3 else ""}
+                                          "mode": parts[3] if len(parts) > 3 else ""}
         elif parts[0] == "marker":
             out["marker"] = parts[1] if len(parts) > 1 else ""
         elif parts[0] == "auth" and len(parts) == 3:
@@ -535,9 +535,8 @@ def cmd_phase(args) -> int:
         "violations": watcher.violations,
         "polls": watcher.polls,
         "poll_errors": watcher.poll_errors,
-        "stop": {"host": args.stop, "successor_seen_at": watcher.stopped_at, **{k: v for k, v in at_stop.items()
-                                                                                  if k != "loops"}}
-        if args.stop else None,
+        "stop": {"host": args.stop, "successor_seen_at": watcher.stopped_at,
+                 **{k: v for k, v in at_stop.items() if k != "loops"}} if args.stop else None,
         "faults": faults,
         "writes": writes,
         "loops_before": {h: v["stats"] for h, v in loops_before.items()},
@@ -598,7 +597,7 @@ def cmd_state(args) -> int:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="rotation_watch.py", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="rotation_watch.py", description=__doc__.split("\n\n", maxsplit=1)[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     phase = sub.add_parser("phase")
     phase.add_argument("name")

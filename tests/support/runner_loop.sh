@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # A runner's jobs in a loop, while its credentials rotate under it (molecule/rotation, make demo).
 # Runs inside a runner host as the runner user, in the background:
 #
