@@ -29,13 +29,13 @@ import collections
 import json
 import os
 import re
-import stat
 import warnings
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
+from disk_snapshot import snapshot
 from module_runner import run_module
 from sshkeys import public_key
 
@@ -591,24 +591,6 @@ def task_for(case, target, ctx):
         else:
             task[option] = value
     return task
-
-
-def snapshot(top):
-    """Every entry under ``top``: type, mode, owner and, for files, the bytes."""
-    found = {}
-    for directory, dirs, files in os.walk(top):
-        for name in dirs + files:
-            path = os.path.join(directory, name)
-            st = os.lstat(path)
-            content = None
-            if stat.S_ISREG(st.st_mode):
-                with open(path, "rb") as fh:
-                    content = fh.read()
-            elif stat.S_ISLNK(st.st_mode):
-                content = os.readlink(path)
-            found[os.path.relpath(path, top)] = (stat.S_IFMT(st.st_mode), stat.S_IMODE(st.st_mode), st.st_uid,
-                                                 st.st_gid, content)
-    return found
 
 
 @pytest.fixture

@@ -42,7 +42,6 @@ import json
 import os
 import pwd
 import re
-import stat
 import subprocess
 import textwrap
 import time
@@ -53,6 +52,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from ansible_cli import BIN, ansible_env
+from disk_snapshot import snapshot
 from sshkeys import public_key
 
 USER = pwd.getpwuid(os.getuid()).pw_name
@@ -383,24 +383,6 @@ class _Path(str):
 
     def __truediv__(self, other):
         return os.path.join(self, other)
-
-
-def snapshot(top):
-    """Every entry under ``top``: type, mode, owner and, for files, the bytes (links: the target)."""
-    found = {}
-    for directory, dirs, files in os.walk(top):
-        for name in dirs + files:
-            path = os.path.join(directory, name)
-            st = os.lstat(path)
-            content = None
-            if stat.S_ISREG(st.st_mode):
-                with open(path, "rb") as fh:
-                    content = fh.read().decode("utf-8", "replace")
-            elif stat.S_ISLNK(st.st_mode):
-                content = os.readlink(path)
-            found[os.path.relpath(path, top)] = [stat.S_IFMT(st.st_mode), stat.S_IMODE(st.st_mode), st.st_uid,
-                                                 st.st_gid, content]
-    return found
 
 
 def _changes(before, after):
