@@ -175,7 +175,8 @@ class DeployKeyRotationOperation(Operation):
         context = the_plan.context
         predecessors, retire = context["predecessors"], context["retire"]
         key_actions = [action for action in the_plan.actions if not action.data.get("tag")]
-        tag_targets = [target for target in predecessors if self.tags]
+        # Only the projects whose rules name the predecessor: no other run adds this host's key to a rule.
+        tag_targets = list(dict.fromkeys(action.target for action in the_plan.actions if action.data.get("tag")))
         total = len(the_plan.by_target())
         if retire:
             outcomes = self._apply_tags(client, tag_targets, predecessors, retire, journal)
