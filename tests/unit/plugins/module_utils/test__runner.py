@@ -7,9 +7,14 @@ from __future__ import annotations
 
 import copy
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
 from ansible_collections.runnercreds.gitlab.plugins.module_utils import _runner
 
-PRIVATE = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n"
+# A real private key, made for this test run (none is committed).
+PRIVATE = ed25519.Ed25519PrivateKey.generate().private_bytes(
+    serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()).decode()
 SPEC = dict(
     key=dict(type="str", no_log=False),
     title=dict(type="str"),
