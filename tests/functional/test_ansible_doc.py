@@ -21,7 +21,7 @@ MODULES = sorted(name[:-3] for name in os.listdir(os.path.join(REPO, "plugins", 
 
 
 def test_every_module_is_checked():
-    assert {"deploy_key", "deploy_key_info", "deploy_token", "deploy_token_info",
+    assert {"deploy_key", "deploy_key_info", "deploy_token", "deploy_token_info", "project_set_info",
             "protected_tag", "protected_tag_info"} <= set(MODULES)
 
 
