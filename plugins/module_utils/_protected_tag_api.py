@@ -170,6 +170,7 @@ class ProtectedTagInfoOperation(Operation):
         projects=dict(type="list", elements="str", required=True, aliases=["project"]),
         name=dict(type="str"),
         match_tags=dict(type="bool", default=True),
+        match_branches=dict(type="bool", default=False),
     )
 
     def validate(self) -> None:
@@ -185,6 +186,9 @@ class ProtectedTagInfoOperation(Operation):
         name = self.params["name"]
         protected = [attrs for attrs in read_protected_tags(client, target) if name is None or attrs["name"] == name]
         tags = read_names(client, target, "tags") if self.params["match_tags"] and protected else []
+        # The same branch listing block_branch_names uses: a tag named like a branch makes
+        # `git checkout <name>` ambiguous (seed 002), so audits ask which patterns cover one.
+        branches = read_names(client, target, "branches") if self.params["match_branches"] and protected else []
         items = []
         for attrs in protected:
             protection = Protection.from_gitlab(attrs)
@@ -197,6 +201,8 @@ class ProtectedTagInfoOperation(Operation):
             }
             if self.params["match_tags"]:
                 item["matching_tags"] = matching_tags(attrs["name"], tags)
+            if self.params["match_branches"]:
+                item["matching_branches"] = matching_tags(attrs["name"], branches)
             items.append(item)
         return items
 

@@ -38,6 +38,14 @@ options:
       - Whether to list the project's tags and report which ones each pattern matches.
     type: bool
     default: true
+  match_branches:
+    description:
+      - Whether to list the project's branches and report which ones each pattern matches (one more request per
+        project with protected tags). A tag named like a branch makes C(git checkout <name>) ambiguous; see
+        O(runnercreds.gitlab.protected_tag#module:block_branch_names).
+    type: bool
+    default: false
+    version_added: 0.2.0
 seealso:
   - module: runnercreds.gitlab.protected_tag
 author:
@@ -123,6 +131,15 @@ protected_tags:
       elements: str
       returned: when O(match_tags=true)
       sample: [v1.0.0, v1.1.0]
+    matching_branches:
+      description:
+        - The project's branches this pattern matches, by GitLab's wildcard rules.
+        - Only with O(match_branches=true).
+      type: list
+      elements: str
+      returned: when O(match_branches=true)
+      sample: [v2-maintenance]
+      version_added: 0.2.0
 """
 
 from ansible_collections.runnercreds.gitlab.plugins.module_utils._protected_tag_api import ProtectedTagInfoOperation

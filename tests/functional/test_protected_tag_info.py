@@ -58,6 +58,25 @@ def test_name_filter_and_no_tag_listing(gitlab_target, project):
     assert gitlab_target.requests()["reads"] == 1
 
 
+
+def test_match_branches_names_the_branches_each_pattern_covers(gitlab_target, project):
+    gl_project = gitlab_target.admin_client().projects.get(project.id)
+    for branch in ("v2-maintenance", "release-candidate", "feature"):
+        gl_project.branches.create({"branch": branch, "ref": gl_project.default_branch})
+    protect(gitlab_target, project, "v*", MAINTAINER)
+    protect(gitlab_target, project, "release-*", MAINTAINER)
+    gitlab_target.clear_requests()
+    result = run_module(protected_tag_info.main, args(gitlab_target, paths(project), match_tags=False,
+                                                      match_branches=True))
+    by_name = {item["name"]: item for item in result["protected_tags"]}
+    assert by_name["v*"]["matching_branches"] == ["v2-maintenance"]
+    assert by_name["release-*"]["matching_branches"] == ["release-candidate"]
+    assert "matching_tags" not in by_name["v*"]
+    assert gitlab_target.requests()["reads"] == 2  # protections + branches
+    # Off by default: no branch listing, no field.
+    result = run_module(protected_tag_info.main, args(gitlab_target, paths(project), match_tags=False))
+    assert all("matching_branches" not in item for item in result["protected_tags"])
+
 def test_missing_project_fails_naming_it(gitlab_target, project):
     failure = run_module(protected_tag_info.main, args(gitlab_target, [project.path_with_namespace, "no/such"]), fail=True)
     assert "- no/such: cannot list protected tags on no/such: HTTP 404" in failure["msg"]
