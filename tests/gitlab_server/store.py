@@ -131,6 +131,26 @@ CREATE TABLE IF NOT EXISTS protected_tag_create_access_levels (
   deploy_key_id INTEGER,
   created_at TEXT NOT NULL
 );
+-- Package registry (routes/packages.py): one row per package version, its files' bytes inline.
+CREATE TABLE IF NOT EXISTS packages (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  project_id INTEGER NOT NULL,
+  package_type TEXT NOT NULL,    -- 'pypi' | 'npm' | 'generic'
+  name TEXT NOT NULL,
+  version TEXT NOT NULL,
+  metadata TEXT,                 -- npm: the version's package.json; pypi: requires_python
+  created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS package_files (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  package_id INTEGER NOT NULL,
+  file_name TEXT NOT NULL,
+  file_sha256 TEXT NOT NULL,
+  file_sha1 TEXT NOT NULL,
+  file_md5 TEXT NOT NULL,
+  content BLOB NOT NULL,
+  created_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS settings (
   name TEXT PRIMARY KEY,
   value TEXT NOT NULL
@@ -156,6 +176,8 @@ CREATE INDEX IF NOT EXISTS index_namespaces_on_owner_id ON namespaces (owner_id)
 CREATE INDEX IF NOT EXISTS index_projects_on_namespace_id ON projects (namespace_id);
 CREATE INDEX IF NOT EXISTS index_deploy_tokens_on_project_id ON deploy_tokens (project_id);
 CREATE INDEX IF NOT EXISTS index_deploy_tokens_on_group_id ON deploy_tokens (group_id);
+CREATE INDEX IF NOT EXISTS index_packages_on_project_id_and_type ON packages (project_id, package_type);
+CREATE INDEX IF NOT EXISTS index_package_files_on_package_id ON package_files (package_id);
 CREATE INDEX IF NOT EXISTS index_protected_tags_on_project_id ON protected_tags (project_id);
 CREATE INDEX IF NOT EXISTS index_protected_tag_create_access ON protected_tag_create_access_levels (protected_tag_id);
 CREATE INDEX IF NOT EXISTS index_protected_tag_create_access_levels_on_deploy_key_id
@@ -172,7 +194,7 @@ ADDED_COLUMNS = (("members", "updated_at", "TEXT"), ("projects", "updated_at", "
 
 TABLES = ("users", "personal_access_tokens", "namespaces", "projects", "members", "keys",
           "deploy_keys_projects", "deploy_tokens", "protected_tags",
-          "protected_tag_create_access_levels", "settings")
+          "protected_tag_create_access_levels", "packages", "package_files", "settings")
 
 
 def _dict_factory(cursor, row):
