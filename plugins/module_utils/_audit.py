@@ -327,9 +327,9 @@ def _policy_text(after, before):
 def _due(age, days_left, expired, after, before):
     """Why a credential is past its policy, or None."""
     if expired:
-        return "expired"
+        return "has expired"
     if after and age is not None and age >= after:
-        return f"{age} days old (policy: rotate after {after})"
+        return f"is {age} days old (policy: rotate after {after})"
     if before and days_left is not None and days_left <= before:
         return f"expires in {days_left} days (policy: rotate {before} days before expiry)"
     return None
@@ -381,7 +381,7 @@ def audit(hosts, deploy_keys, deploy_tokens, protected_tags, project_sets=None, 
             elif due:
                 findings.append(_finding(
                     "key_past_rotation", "high" if key.get("expired") else "medium",
-                    f"deploy key {key.get('title')!r} (#{key.get('id')}) on {place['project']} is {due}",
+                    f"deploy key {key.get('title')!r} (#{key.get('id')}) on {place['project']} {due}",
                     "run the rotate playbook for these hosts (ansible-playbook runnercreds.gitlab.rotate --limit ...)",
                     project=str(place["project"]), credential=ref, hosts=host_names))
 
@@ -451,7 +451,7 @@ def audit(hosts, deploy_keys, deploy_tokens, protected_tags, project_sets=None, 
         if due:
             findings.append(_finding(
                 "token_past_rotation", "medium",
-                f"deploy token {token.get('name')!r} (#{token.get('id')}) on {where} {target} is {due}",
+                f"deploy token {token.get('name')!r} (#{token.get('id')}) on {where} {target} {due}",
                 "run the rotate playbook (ansible-playbook runnercreds.gitlab.rotate)",
                 credential=ref, hosts=host_names, **place))
         asked = set().union(*(t.scopes for dummy, t in holders))

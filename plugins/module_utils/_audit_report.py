@@ -109,7 +109,7 @@ table{border-collapse:collapse;width:100%}
 th,td{border-bottom:1px solid #ddd;padding:4px 6px;text-align:left;vertical-align:top}
 th{background:#f4f4f4;cursor:pointer;user-select:none;white-space:nowrap}
 th[aria-sort=ascending]::after{content:" \\25B2"}th[aria-sort=descending]::after{content:" \\25BC"}
-td.num{text-align:right;font-variant-numeric:tabular-nums}
+td.num{text-align:right;font-variant-numeric:tabular-nums}td.nw{white-space:nowrap}
 .st{font-weight:600;border-radius:4px;padding:1px 6px}
 .ok{background:#e3f4e1}.soon{background:#fff3c4}.due{background:#ffd8a8}.expired,.orphan{background:#ffc9c9}
 .never,.revoked{background:#eee}
@@ -145,13 +145,17 @@ def _td(value, sort=None, cls=None):
 
 
 def days_class(credential):
-    """The colour of a credential's expiry: past policy or expired red/orange, close amber, fine green."""
-    if credential["status"] in ("expired", "revoked", "due", "orphan"):
-        return credential["status"]
+    """The colour of a credential's days left: expired red, close amber, fine green, never grey.
+
+    The status cell beside it carries the policy's verdict (due, orphan), so a key past its age
+    policy with a year left shows both facts.
+    """
     left = credential["days_until_expiry"]
+    if credential["status"] in ("expired", "revoked"):
+        return credential["status"]
     if left is None:
         return "never"
-    return "soon" if left <= SOON_DAYS else "ok"
+    return "expired" if left < 0 else ("soon" if left <= SOON_DAYS else "ok")
 
 
 def _table(table_id, headers, rows):
@@ -172,15 +176,16 @@ def html_page(doc):
     cred_rows = []
     for c in doc["credentials"]:
         left = c["days_until_expiry"]
-        cls = days_class(c)
+        status_class = {"due": "due", "orphan": "orphan", "expired": "expired", "revoked": "revoked"}.get(
+            c["status"], "ok")
         cred_rows.append("<tr>" + "".join((
-            _td(c["type"].replace("_", " ")), _td(c["name"]), _td(c["id"], c["id"], "num"), _td(where(c)),
-            _td(c["access"]), _td(", ".join(c["hosts"]) or "(none)"),
+            _td(c["type"].replace("deploy_", ""), cls="nw"), _td(c["name"], cls="nw"), _td(c["id"], c["id"], "num"),
+            _td(where(c), cls="nw"), _td(c["access"]), _td(", ".join(c["hosts"]) or "(none)"),
             _td(c["age_days"], -1 if c["age_days"] is None else c["age_days"], "num"),
-            _td((c["expires_at"] or "never")[:10]),
-            f'<td class="num" data-sort="{99999 if left is None else left}"><span class="st {cls}">'
+            _td((c["expires_at"] or "never")[:10], cls="nw"),
+            f'<td class="num" data-sort="{99999 if left is None else left}"><span class="st {days_class(c)}">'
             f'{html.escape("never" if left is None else str(left))}</span></td>',
-            _td(c["policy"]), f'<td><span class="st {cls}">{html.escape(c["status"])}</span></td>')) + "</tr>")
+            _td(c["policy"]), f'<td><span class="st {status_class}">{html.escape(c["status"])}</span></td>')) + "</tr>")
     findings_html = _table("findings", ["severity", "kind", "where", "credential", "hosts", "finding", "fix"],
                            finding_rows) if finding_rows else "<p>None: every credential is held, within policy and guarded.</p>"
     return f"""<!DOCTYPE html>
