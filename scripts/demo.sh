@@ -23,6 +23,8 @@
 #     `ansible-playbook runnercreds.gitlab.rotate -e runnercreds_rotate_all=true`
 #     replaces every runner's key and the deploy token, successor first. The
 #     loop's counts are printed; a single failed operation fails the demo.
+#  5. The audit (runnercreds.gitlab.audit) of the demo's inventory: its one-screen summary and the
+#     report's path (build/demo-audit/audit-report.html, .md, .json).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
@@ -231,6 +233,19 @@ fi
 if grep -E '^runnercreds-demo|^localhost' "$work/rotate.log" | grep -Eqv 'failed=0 '; then
   echo "FAIL: the rotation failed on a host" >&2; exit 1
 fi
+
+# --- 5. the audit ---------------------------------------------------------------
+step "Auditing the fleet: ansible-playbook runnercreds.gitlab.audit (reads GitLab only, connects to no runner)"
+audit_dir="$repo/build/demo-audit"   # kept after the demo, unlike $work
+ANSIBLE_STDOUT_CALLBACK=ansible.builtin.json ansible-playbook -i "$work/inventory.yml" runnercreds.gitlab.audit \
+  -e "runnercreds_audit_report_dir=$audit_dir" >"$work/audit.json" \
+  || { cat "$work/audit.json" >&2; echo "FAIL: the audit failed" >&2; exit 1; }
+# The module's one-screen summary (at most 20 lines), from the "Summary" task's result.
+python3 -c 'import json, sys
+for play in json.load(open(sys.argv[1]))["plays"]:
+    for task in play["tasks"]:
+        if task["task"]["name"] == "Summary":
+            print("\n".join("   " + line for line in task["hosts"]["localhost"]["msg"]))' "$work/audit.json"
 
 echo
 echo "Done: both converges were idempotent (changed=0 on the second run); the runners pulled with their deploy token;"
