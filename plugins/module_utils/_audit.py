@@ -28,6 +28,7 @@ age is known only from the lifetime the inventory gave it, as the role computes 
 
 from __future__ import annotations
 
+from ansible_collections.runnercreds.gitlab.plugins.module_utils import _fleet
 from ansible_collections.runnercreds.gitlab.plugins.module_utils._errors import GitlabModuleError
 
 SCHEMA_VERSION = 1
@@ -72,9 +73,6 @@ ROLE_DEFAULTS = {
 
 # The host variables the audit reads (the playbook passes only these: never a private key).
 HOST_VARS = ("runnercreds_credentials",) + tuple(ROLE_DEFAULTS)
-
-CREDENTIAL_KINDS = ("ssh_key", "deploy_token")
-
 
 class AuditError(GitlabModuleError):
     """Bad input for the audit, found before anything is written; names the option."""
@@ -136,33 +134,6 @@ def _setting(variables, name):
     return ROLE_DEFAULTS[name] if value is None else value
 
 
-def _key_projects(host, entries, project_sets):
-    option = f"hosts[{host}].runner_ssh_key_projects"
-    if not isinstance(entries, list):
-        raise AuditError(option, f"must be a list of {{project, can_push}} entries, got {entries!r}")
-    wanted = {}
-    for index, entry in enumerate(entries):
-        if isinstance(entry, str):
-            entry = {"project": entry}
-        if not isinstance(entry, dict) or ("project" in entry) == ("project_set" in entry):
-            raise AuditError(f"{option}[{index}]", f"must have exactly one of project and project_set, got {entry!r}")
-        can_push = bool(entry.get("can_push", False))
-        if "project_set" in entry:
-            name = entry["project_set"]
-            if name not in project_sets:
-                raise AuditError(f"{option}[{index}].project_set",
-                                 f"names {name!r}, which runnercreds_project_sets does not define "
-                                 f"(defined: {', '.join(sorted(project_sets)) or 'none'})")
-            projects = project_sets[name]
-        else:
-            projects = [entry["project"]]
-        for project in projects:
-            previous = wanted.get(norm(project))
-            # Two entries for one project: the role registers one key, with push if any entry asks.
-            wanted[norm(project)] = (str(project), can_push or bool(previous and previous[1]))
-    return wanted
-
-
 def _tokens(host, variables):
     option = f"hosts[{host}].runner_deploy_token_tokens"
     entries = _setting(variables, "runner_deploy_token_tokens")
@@ -194,49 +165,41 @@ def _tokens(host, variables):
 
 
 def host_expectations(host, variables, project_sets):
-    """One host's :class:`HostWant` from its inventory variables (role defaults filled in)."""
-    variables = dict(variables or {})
+    """One host's :class:`HostWant` from its inventory variables (role defaults filled in).
+
+    Which kinds a host gets, its key's title and its expanded projects come from ``_fleet.py``, the
+    reader the site and rotate playbooks use too, so the audit expects exactly what they converge.
+    """
+    variables = {name: value for name, value in dict(variables or {}).items() if value is not None}
     want = HostWant(host)
-    key_entries = _setting(variables, "runner_ssh_key_projects")
-    credentials = variables.get("runnercreds_credentials")
-    token_state = _setting(variables, "runner_deploy_token_state")
-    tokens = _tokens(host, variables) if token_state == "present" else []
-    if credentials is None:
-        # The default of issue 14's fleet policy: a host gets a kind it has something for.
-        credentials = (["ssh_key"] if key_entries else []) + (["deploy_token"] if tokens else [])
-    if isinstance(credentials, str):
-        credentials = [credentials]
-    for index, kind in enumerate(credentials):
-        if kind not in CREDENTIAL_KINDS:
-            raise AuditError(f"hosts[{host}].runnercreds_credentials[{index}]",
-                             f"must be one of {', '.join(CREDENTIAL_KINDS)}, got {kind!r}")
-    if "ssh_key" in credentials and _setting(variables, "runner_ssh_key_state") == "present":
-        mode = _setting(variables, "runner_ssh_key_mode")
-        if mode not in ("per_host", "shared"):
-            raise AuditError(f"hosts[{host}].runner_ssh_key_mode", f"must be per_host or shared, got {mode!r}")
-        # The title the role gives the key (roles/runner_ssh_key/vars/main.yml).
-        want.key_title = _setting(variables, "runner_ssh_key_title") or (
-            "runner-fleet" if mode == "shared" else f"runner:{host}")
-        want.key_projects = _key_projects(host, key_entries, project_sets)
+    try:
+        kinds = _fleet.host_kinds(host, variables)
+        if "ssh_key" in kinds and _setting(variables, "runner_ssh_key_state") == "present":
+            mode = _setting(variables, "runner_ssh_key_mode")
+            if mode not in ("per_host", "shared"):
+                raise AuditError(f"hosts[{host}].runner_ssh_key_mode", f"must be per_host or shared, got {mode!r}")
+            want.key_title = _fleet.key_title(host, variables)
+            for entry in _fleet.expand_projects(host, variables.get("runner_ssh_key_projects"), project_sets):
+                want.key_projects[norm(entry["project"])] = (str(entry["project"]), entry["can_push"])
+    except _fleet.FleetError as exc:
+        raise AuditError("hosts", f"has a host whose inventory cannot be read: {exc}") from None
+    if want.key_title is not None:
         want.key_after = _int(_setting(variables, "runner_ssh_key_rotate_after_days"),
                               f"hosts[{host}].runner_ssh_key_rotate_after_days")
         want.key_before = _int(_setting(variables, "runner_ssh_key_rotate_before_expiry_days"),
                                f"hosts[{host}].runner_ssh_key_rotate_before_expiry_days")
-    if "deploy_token" in credentials:
-        want.tokens = tokens
+    if "deploy_token" in kinds and _setting(variables, "runner_deploy_token_state") == "present":
+        want.tokens = _tokens(host, variables)
     return want
 
 
 def _tag_projects(index, entry, project_sets):
-    option = f"protected_tags[{index}]"
     if not isinstance(entry, dict) or not entry.get("name"):
-        raise AuditError(option, f"must be a runnercreds_protected_tags entry with a name, got {entry!r}")
-    projects = list(entry.get("projects") or [])
-    for name in ([entry["project_set"]] if entry.get("project_set") else []) + list(entry.get("project_sets") or []):
-        if name not in project_sets:
-            raise AuditError(f"{option}.project_set", f"names {name!r}, which runnercreds_project_sets does not define")
-        projects.extend(project_sets[name])
-    return projects
+        raise AuditError(f"tag_policy[{index}]", f"must be a runnercreds_protected_tags entry with a name, got {entry!r}")
+    try:
+        return _fleet._policy_projects(entry, f"runnercreds_protected_tags[{index}]", project_sets)
+    except _fleet.FleetError as exc:
+        raise AuditError("tag_policy", f"cannot be read: {exc}") from None
 
 
 def expectations(hosts, project_sets=None, protected_tags=None):

@@ -152,19 +152,26 @@ def test_shared_mode_title_project_sets_and_credentials_choice():
     assert _audit.targets(hosts, sets) == {"projects": ["fleet/api", "Fleet/Web"], "groups": []}
 
 
-@pytest.mark.parametrize("hosts, option", [
-    ({"h": {"runnercreds_credentials": ["ssh"]}}, "hosts[h].runnercreds_credentials[0]"),
-    ({"h": {"runner_ssh_key_projects": [{"project_set": "nope"}]}}, "hosts[h].runner_ssh_key_projects[0].project_set"),
-    ({"h": {"runner_ssh_key_projects": [{"can_push": True}]}}, "hosts[h].runner_ssh_key_projects[0]"),
+@pytest.mark.parametrize("hosts, option, words", [
+    ({"h": {"runnercreds_credentials": ["ssh"]}}, "hosts", "h: runnercreds_credentials lists 'ssh'"),
+    ({"h": {"runner_ssh_key_projects": [{"project_set": "nope"}]}}, "hosts",
+     "h: runner_ssh_key_projects[0].project_set is 'nope'"),
+    ({"h": {"runner_ssh_key_projects": [{"can_push": True}]}}, "hosts", "h: runner_ssh_key_projects[0] needs project"),
     ({"h": {"runner_deploy_token_tokens": [{"name": "x", "project": "p", "group": "g"}]}},
-     "hosts[h].runner_deploy_token_tokens[0]"),
-    ({"h": {"runner_ssh_key_projects": ["p"], "runner_ssh_key_rotate_after_days": "soon"}},
-     "hosts[h].runner_ssh_key_rotate_after_days"),
+     "hosts[h].runner_deploy_token_tokens[0]", "exactly one of project and group"),
+    ({"h": {"runner_ssh_key_projects": [{"project": "p"}], "runner_ssh_key_rotate_after_days": "soon"}},
+     "hosts[h].runner_ssh_key_rotate_after_days", "whole number of days"),
 ])
-def test_bad_inventory_is_refused_naming_the_variable(hosts, option):
+def test_bad_inventory_is_refused_naming_the_variable(hosts, option, words):
     with pytest.raises(AuditError) as error:
         _audit.targets(hosts)
-    assert error.value.option == option and "Nothing was written" in error.value.msg
+    assert error.value.option == option and words in error.value.msg and "Nothing was written" in error.value.msg
+
+
+def test_a_bad_tag_policy_is_refused():
+    with pytest.raises(AuditError) as error:
+        _audit.targets({}, {}, [{"project_set": "nope", "name": "v*"}])
+    assert error.value.option == "tag_policy" and "'nope'" in error.value.msg
 
 
 def test_fail_on_kinds_and_severities():
