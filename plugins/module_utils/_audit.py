@@ -510,4 +510,3 @@ def summarize(wants, projects, groups, credentials, findings, protected_tags):
         "protected_tags": len(protected_tags),
         "findings": len(findings), "by_kind": by_kind, "by_severity": by_severity,
     }
-

@@ -205,8 +205,8 @@ def test_bad_input_is_refused_and_nothing_is_written(tmp_path, gitlab_target, fl
     assert result.returncode != 0
     assert option in result.stdout, result.stdout
     assert "Nothing was written" in result.stdout
-    after = sorted(name for name in os.listdir(tmp_path) if name not in ("inventory.yml", "audit.vars.json", "tmp",
-                                                                          "home"))
+    runner_files = ("inventory.yml", "audit.vars.json", "tmp", "home")
+    after = sorted(name for name in os.listdir(tmp_path) if name not in runner_files)
     assert after == [name for name in before if name not in ("tmp", "home")]
 
 

@@ -58,7 +58,6 @@ def test_name_filter_and_no_tag_listing(gitlab_target, project):
     assert gitlab_target.requests()["reads"] == 1
 
 
-
 def test_match_branches_names_the_branches_each_pattern_covers(gitlab_target, project):
     gl_project = gitlab_target.admin_client().projects.get(project.id)
     for branch in ("v2-maintenance", "release-candidate", "feature"):
@@ -76,6 +75,7 @@ def test_match_branches_names_the_branches_each_pattern_covers(gitlab_target, pr
     # Off by default: no branch listing, no field.
     result = run_module(protected_tag_info.main, args(gitlab_target, paths(project), match_tags=False))
     assert all("matching_branches" not in item for item in result["protected_tags"])
+
 
 def test_missing_project_fails_naming_it(gitlab_target, project):
     failure = run_module(protected_tag_info.main, args(gitlab_target, [project.path_with_namespace, "no/such"]), fail=True)

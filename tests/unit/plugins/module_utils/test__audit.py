@@ -175,8 +175,8 @@ def test_a_bad_tag_policy_is_refused():
 
 
 def test_fail_on_kinds_and_severities():
-    findings = [{"kind": "orphan_deploy_key", "severity": "medium"}, {"kind": "tag_pattern_matches_branch",
-                                                                       "severity": "low"}]
+    findings = [{"kind": "orphan_deploy_key", "severity": "medium"},
+                {"kind": "tag_pattern_matches_branch", "severity": "low"}]
     assert _audit.failing(findings, []) == []
     assert _audit.failing(findings, ["medium"]) == findings[:1]
     assert _audit.failing(findings, ["low"]) == findings
