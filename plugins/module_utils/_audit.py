@@ -74,6 +74,7 @@ ROLE_DEFAULTS = {
 # The host variables the audit reads (the playbook passes only these: never a private key).
 HOST_VARS = ("runnercreds_credentials",) + tuple(ROLE_DEFAULTS)
 
+
 class AuditError(GitlabModuleError):
     """Bad input for the audit, found before anything is written; names the option."""
 
