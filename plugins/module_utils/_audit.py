@@ -194,11 +194,23 @@ def host_expectations(host, variables, project_sets):
     return want
 
 
+def _tag_patterns(index, entry) -> list:
+    """The patterns a tag policy protects: its ``name``, or the names of its ``tags`` (site takes both forms)."""
+    if isinstance(entry, dict) and entry.get("state", "present") == "absent":
+        return []
+    if isinstance(entry, dict) and entry.get("name"):
+        return [str(entry["name"])]
+    if isinstance(entry, dict) and isinstance(entry.get("tags"), list):
+        names = [str(tag["name"]) for tag in entry["tags"] if isinstance(tag, dict) and tag.get("name")]
+        if names:
+            return names
+    raise AuditError(f"tag_policy[{index}]", f"must be a runnercreds_protected_tags entry with a name or tags, "
+                                             f"got {entry!r}")
+
+
 def _tag_projects(index, entry, project_sets):
-    if not isinstance(entry, dict) or not entry.get("name"):
-        raise AuditError(f"tag_policy[{index}]", f"must be a runnercreds_protected_tags entry with a name, got {entry!r}")
     try:
-        return _fleet._policy_projects(entry, f"runnercreds_protected_tags[{index}]", project_sets)
+        return _fleet.policy_projects(entry, f"runnercreds_protected_tags[{index}]", project_sets)
     except _fleet.FleetError as exc:
         raise AuditError("tag_policy", f"cannot be read: {exc}") from None
 
@@ -227,11 +239,13 @@ def expectations(hosts, project_sets=None, protected_tags=None):
             projects.setdefault(norm(project), str(project))
     release = {}
     for index, entry in enumerate(protected_tags or []):
+        patterns = _tag_patterns(index, entry)
         for project in _tag_projects(index, entry, project_sets):
             projects.setdefault(norm(project), str(project))
             release.setdefault(norm(project), [])
-            if entry["name"] not in release[norm(project)]:
-                release[norm(project)].append(entry["name"])
+            for pattern in patterns:
+                if pattern not in release[norm(project)]:
+                    release[norm(project)].append(pattern)
     return wants, release, sorted(projects.values(), key=norm), sorted(groups.values(), key=norm)
 
 

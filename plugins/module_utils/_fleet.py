@@ -210,7 +210,7 @@ def tag_policies(entries, expected: dict, inventory_groups: dict, resolved: dict
         if unknown:
             raise FleetError(f"{where}.{unknown[0]} is not a key of a tag policy; use {', '.join(TAG_ENTRY_KEYS)}")
         task = {key: value for key, value in entry.items() if key not in ("project_set", "project_sets")}
-        task["projects"] = _policy_projects(entry, where, resolved)
+        task["projects"] = policy_projects(entry, where, resolved)
         if "allowed_to_create" in entry:
             task["allowed_to_create"] = _allowed(entry["allowed_to_create"], f"{where}.allowed_to_create",
                                                  expected, inventory_groups)
@@ -224,7 +224,8 @@ def tag_policies(entries, expected: dict, inventory_groups: dict, resolved: dict
     return tasks
 
 
-def _policy_projects(entry: dict, where: str, resolved: dict) -> list:
+def policy_projects(entry: dict, where: str, resolved: dict) -> list:
+    """A tag policy's projects: ``projects`` plus every project of its ``project_set(s)``, each once."""
     names = entry.get("project_sets") or []
     if entry.get("project_set") is not None:
         names = [entry["project_set"]] + list(names)

@@ -12,13 +12,13 @@ version_added: 0.2.0
 description:
   - Turns the fleet's project sets, named once in inventory (C(runnercreds_project_sets)), into lists of project
     paths the other modules take, so a playbook for "every project of group C(platform)" never lists the projects.
-  - A set selects every project below each of its O(sets.groups) (subgroups included unless
-    C(subgroups=false)), plus its O(sets.projects), minus its O(sets.exclude) patterns.
+  - A set selects every project below each of its C(groups) (subgroups included unless
+    C(subgroups=false)), plus its C(projects), minus its C(exclude) patterns.
   - Each group is listed once per run however many sets name it, one request per 100 projects, over one session.
     The playbooks C(runnercreds.gitlab.site), C(runnercreds.gitlab.rotate) and C(runnercreds.gitlab.audit) run this
     module once per run on the controller, not once per host.
   - Projects that are only shared with a group are not its projects here (C(with_shared=false)), and archived
-    projects are left out unless the set says O(sets.include_archived).
+    projects are left out unless the set says C(include_archived).
 extends_documentation_fragment:
   - runnercreds.gitlab._auth
   - runnercreds.gitlab._attributes

@@ -31,7 +31,7 @@ def write_inventory(tmp_path, target, fleet_vars: dict, hosts=("build-01", "rele
     (root / "group_vars").mkdir(parents=True, exist_ok=True)
     groups = {"build": {}, "release": {}, "deploy": {}}
     for host in hosts:
-        groups[host.split("-")[0]][host] = None
+        groups[host.split("-", maxsplit=1)[0]][host] = None
     inventory = {"all": {"children": {"runners": {"children": {
         name: {"hosts": members} for name, members in groups.items() if members}}}}}
     (root / "hosts.yml").write_text(yaml.safe_dump(inventory))

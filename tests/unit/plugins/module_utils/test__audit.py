@@ -135,6 +135,10 @@ def test_release_patterns_default_to_v_star_and_follow_the_tag_policy():
     assert kinds(result) == ["unprotected_release_tags"] and "v*" in result["findings"][0]["message"]
     policy = [{"projects": ["fleet/api"], "name": "release-*"}]
     assert audit(HOSTS, keys, tokens, tags, declared_tags=policy)["findings"] == []
+    # site's other form: several patterns in `tags`; a policy with state=absent protects nothing.
+    several = [{"projects": ["fleet/api"], "tags": [{"name": "release-*"}]},
+               {"projects": ["fleet/api"], "name": "v*", "state": "absent"}]
+    assert audit(HOSTS, keys, tokens, tags, declared_tags=several)["findings"] == []
 
 
 def test_shared_mode_title_project_sets_and_credentials_choice():
