@@ -218,3 +218,38 @@ def test_bad_fleet_input_fails_clearly_with_nothing_changed(tmp_path, gitlab_tar
     assert "Traceback" not in run.stdout + run.stderr
     assert "runner:gone-01" in key_titles(fleet, "api")
     assert fleet["gl"].projects.get(fleet["paths"]["api"]).protectedtags.list(get_all=True) == []
+
+
+@pytest.mark.needs_control
+def test_exclusive_removal_failing_on_one_project_leaves_the_others_done_and_says_what_changed(
+        tmp_path, gitlab_target, fleet):
+    """A persistent 500 on api's DELETEs: web's stale key still goes, api keeps everything, and the run stops
+    before the tokens (nothing after a failed step); a re-run, through a 429 storm, finishes."""
+    inventory = write_inventory(tmp_path, gitlab_target, fleet["vars"])
+    api = fleet["gl"].projects.get(fleet["paths"]["api"])
+    gitlab_target.add_fault(method="DELETE", path=gitlab_target.api_path_regex(api, "deploy_keys", "[0-9]+"),
+                            status=500)
+    try:
+        run, report = playbook(tmp_path, inventory, "--tags", "exclusive")
+    finally:
+        gitlab_target.clear_faults()
+    assert run.returncode != 0
+    failed = [r for r in task_results(report, "remove the deploy keys") if r.get("failed")]
+    assert [r["item"]["title"] for r in failed] == ["runner:gone-01"]
+    assert "500" in failed[0]["msg"] and fleet["paths"]["api"] in failed[0]["msg"]
+    assert "Traceback" not in run.stdout
+    assert key_titles(fleet, "api") == ["runner:build-01", "runner:gone-01", "runner:release-01"]
+    assert key_titles(fleet, "web") == ["runner:build-01", "runner:release-01"]  # laptop: removed
+    group = fleet["gl"].groups.get(fleet["platform"].id)
+    assert token_names(group) == ["gone-01-pull", "registry-pull"]
+
+    gitlab_target.add_fault(method="DELETE", path="/deploy_(keys|tokens)/", status=429, retry_after=0, count=4)
+    try:
+        again, report = playbook(tmp_path, inventory, "--tags", "exclusive")
+        storm_left = gitlab_target.faults()
+    finally:
+        gitlab_target.clear_faults()
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert key_titles(fleet, "api") == ["runner:build-01", "runner:release-01"]
+    assert token_names(group) == ["registry-pull"]
+    assert storm_left == []  # all four 429s were answered to this run (a rule is gone once its count is used)
