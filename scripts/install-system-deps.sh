@@ -52,6 +52,12 @@ for pkg in "${packages[@]}"; do
   fi
 done
 
+# molecule/runner_packages copies the controller's node and npm into a runner container (Debian's npm
+# would add ~360 packages to the image): Debian's nodejs and npm when the machine has no npm at all.
+if ! command -v npm >/dev/null 2>&1; then
+  missing+=(nodejs npm)
+fi
+
 if [ "${#missing[@]}" -eq 0 ]; then
   echo "system packages: all present (${packages[*]})"
   exit 0
