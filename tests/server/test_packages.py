@@ -10,41 +10,22 @@ as the runner_deploy_token role installs it.
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import io
 import json
 import os
 import re
 import subprocess
 import sys
-import zipfile
 
 import pytest
 import requests
+
+from support.packages import make_wheel, npm_publish_document  # noqa: E402
 
 REALM = 'Basic realm="GitLab Packages Registry"'
 
 
 # --- helpers --------------------------------------------------------------------
-
-def make_wheel(name: str, version: str) -> tuple[str, bytes]:
-    """A minimal valid wheel (PEP 427), built at test time."""
-    dist = f"{name.replace('-', '_')}-{version}"
-    files = {
-        f"{name.replace('-', '_')}/__init__.py": b"VALUE = 1\n",
-        f"{dist}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
-        f"{dist}.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-    }
-    record = "".join(f"{path},sha256={base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b'=').decode()},"
-                     f"{len(data)}\n" for path, data in files.items()) + f"{dist}.dist-info/RECORD,,\n"
-    files[f"{dist}.dist-info/RECORD"] = record.encode()
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as zf:
-        for path, data in files.items():
-            zf.writestr(path, data)
-    return f"{dist}-py3-none-any.whl", out.getvalue()
-
 
 def pypi_url(target, project) -> str:
     return f"{target.url}/api/v4/projects/{project.id}/packages/pypi"
@@ -61,12 +42,7 @@ def twine_upload(target, project, auth, name="demo-pkg", version="1.0.0", conten
 
 
 def npm_body(name: str, version: str, tarball: bytes = b"\x1f\x8b fake tarball") -> dict:
-    """The document ``npm publish`` PUTs (one version, the tarball in ``_attachments``)."""
-    file_name = f"{name}-{version}.tgz"
-    return {"_id": name, "name": name, "dist-tags": {"latest": version},
-            "versions": {version: {"name": name, "version": version, "dist": {"shasum": hashlib.sha1(tarball).hexdigest()}}},
-            "_attachments": {file_name: {"content_type": "application/octet-stream",
-                                         "data": base64.b64encode(tarball).decode(), "length": len(tarball)}}}
+    return npm_publish_document(name, version, tarball)
 
 
 def npm_url(target, project, name: str) -> str:
