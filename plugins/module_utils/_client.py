@@ -141,6 +141,7 @@ class GitlabClient:
             raise GitlabModuleError(
                 f"python-gitlab is required on the controller (pip install python-gitlab): {GITLAB_IMPORT_ERROR}")
         self.url = connection.url
+        self.token_kind = connection.token_kind
         self.concurrency = connection.concurrency
         self.max_retries = connection.max_retries
         self._user = None
@@ -176,6 +177,20 @@ class GitlabClient:
         items = self._call(action, target, self._gl.http_list, path, query_data=filters, get_all=True,
                            per_page=PER_PAGE)
         return list(items)
+
+    def list_within(self, path: str, action: str, max_pages: int, target=None, **filters):
+        """Every item of a list endpoint if it holds at most ``max_pages`` pages of 100, else ``None``.
+
+        The first page's ``X-Total-Pages`` says how many there are; GitLab
+        leaves the header out above 10,000 items (config/initializers/
+        kaminari_config.rb, lib/gitlab/pagination/offset_pagination.rb), which
+        counts as "too many". Costs one request when the answer is ``None``.
+        """
+        pages = self._call(action, target, self._gl.http_list, path, query_data=filters, iterator=True,
+                           per_page=PER_PAGE)
+        if pages.total_pages is None or pages.total_pages > max_pages:
+            return None
+        return self._call(action, target, list, pages)
 
     def _write(self, action: str, target, func, *args, **kwargs):
         """A write, re-sent here rather than inside python-gitlab, so the caller learns what happened.

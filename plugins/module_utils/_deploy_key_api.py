@@ -51,6 +51,61 @@ def read_deploy_keys(client, targets, step: str = "reading deploy keys") -> dict
     return client.map_all(step, targets, lambda target: project_deploy_keys(client, target))
 
 
+# Below this many projects the per-project reads cost little, and GET /user plus the instance list may cost more.
+INSTANCE_LIST_MIN_TARGETS = 10
+# The instance list is read only while it costs at most one page per this many projects of the task.
+PROJECTS_PER_INSTANCE_PAGE = 10
+
+
+def read_through_instance_list(client, targets):
+    """``{target: [records]}`` from the administrators' ``GET /deploy_keys``, or ``None`` to read per project.
+
+    GitLab lists every deploy key of the instance with the projects holding
+    it read-only and with push (``projects_with_readonly_access`` and
+    ``projects_with_write_access``, lib/api/deploy_keys.rb,
+    lib/api/entities/deploy_key.rb), so one page of 100 keys may stand for
+    hundreds of per-project reads: a no-change run of one key on 200
+    projects costs ``GET /user`` and a page or two, not 200 requests.
+
+    Used only for administrators, only for tasks of at least
+    ``INSTANCE_LIST_MIN_TARGETS`` projects, and only while the instance
+    holds at most one page of keys per ``PROJECTS_PER_INSTANCE_PAGE``
+    projects of the task. A project the list does not name (no deploy key
+    at all, or no such project) is still read on its own: that read proves
+    it exists and is readable, so a typo fails before any write, as before.
+    GitLab before 16.0 (no ``projects_with_readonly_access``) is read per project.
+    """
+    if len(targets) < INSTANCE_LIST_MIN_TARGETS or client.token_kind == "api_job_token":
+        return None  # a CI job token may not read /user, and is never an administrator's
+    try:
+        if not client.current_user().get("is_admin"):
+            return None
+        items = client.list_within("/deploy_keys", "list the instance's deploy keys (administrators only)",
+                                   max_pages=max(1, len(targets) // PROJECTS_PER_INSTANCE_PAGE))
+    except GitlabModuleError:
+        return None  # nothing learned, nothing changed: the per-project reads say what is wrong, project by project
+    # Before GitLab 16.0 the list named only the projects with write access: read-only links would look absent.
+    if items is None or any("projects_with_readonly_access" not in item for item in items):
+        return None
+    by_ref: dict = {}
+    for item in items:
+        for access, can_push in (("projects_with_write_access", True), ("projects_with_readonly_access", False)):
+            for project in item.get(access) or []:
+                record = key_record(dict(item, can_push=can_push))
+                by_ref.setdefault(project["id"], []).append(record)
+                by_ref.setdefault(str(project["path_with_namespace"]).casefold(), by_ref[project["id"]])
+    current, unlisted = {}, []
+    for target in targets:
+        ref = target.ref if isinstance(target.ref, int) else str(target.ref).casefold()
+        if ref in by_ref:
+            current[target] = sorted(by_ref[ref], key=lambda record: record["id"])
+        else:
+            unlisted.append(target)
+    if unlisted:
+        current.update(read_deploy_keys(client, unlisted))
+    return {target: current[target] for target in targets}
+
+
 def project_deploy_keys(client, target) -> list:
     """Every deploy key enabled on one project, as :func:`key_record` dicts (one request, 100 a page)."""
     return [key_record(item) for item in client.list(target.path("deploy_keys"), "list deploy keys", target)]
@@ -83,7 +138,7 @@ class DeployKeyOperation(Operation):
     def read(self, client, targets):
         self.desired.can_push_by_project = {target: target.settings["can_push"] for target in targets
                                             if target.settings.get("can_push") is not None}
-        current = read_deploy_keys(client, targets)
+        current = read_through_instance_list(client, targets) or read_deploy_keys(client, targets)
         is_admin = None
         if title_check_needs_admin(current, self.desired):
             is_admin = bool(client.current_user().get("is_admin"))

@@ -396,3 +396,112 @@ def test_rate_limits_and_server_errors_are_retried(gitlab_target, projects):
     assert by_route["GET /projects/:id/deploy_keys"] == 3
     assert by_route["POST /projects/:id/deploy_keys"] == 2
     assert len(keys_on(gitlab_target, projects[0])) == 1
+
+
+# --- the administrators' instance list: one read per 100 keys instead of one per project ---------------
+
+
+@pytest.fixture
+def many_projects(gitlab_target, clean_target):
+    return [gitlab_target.make_project("dki") for dummy in range(12)]
+
+
+def _reads_by_kind(log):
+    per_project = [e for e in log if e["method"] == "GET" and re.search(r"/projects/[^/]+/deploy_keys$", e["path"])]
+    instance = [e for e in log if e["method"] == "GET" and e["path"].split("?")[0].endswith("/api/v4/deploy_keys")]
+    return per_project, instance
+
+
+@pytest.mark.needs_control
+def test_an_admins_no_change_run_reads_the_instance_list_not_each_project(gitlab_target, many_projects):
+    key = new_key()
+    first = run_module(deploy_key.main, args(gitlab_target, paths(*many_projects), key=key, title="fleet",
+                                             can_push=True))
+    assert first["changed"] is True
+    gitlab_target.clear_requests()
+    again = run_module(deploy_key.main, args(gitlab_target, paths(*many_projects), key=key, title="fleet",
+                                             can_push=True))
+    assert again["changed"] is False and again["actions"] == []
+    counts = gitlab_target.requests()
+    per_project, instance = _reads_by_kind(counts["log"])
+    assert counts["writes"] == 0 and per_project == [] and len(instance) == 1
+    assert counts["reads"] == 2  # GET /user and one page of the instance's keys
+
+
+@pytest.mark.needs_control
+def test_projects_the_instance_list_does_not_name_are_read_on_their_own(gitlab_target, many_projects):
+    """A project with no deploy key at all is not in the list: its own read proves it exists."""
+    key = new_key()
+    run_module(deploy_key.main, args(gitlab_target, paths(*many_projects[:10]), key=key, title="fleet"))
+    gitlab_target.clear_requests()
+    result = run_module(deploy_key.main, args(gitlab_target, paths(*many_projects), key=key, title="fleet"))
+    assert [(a["action"], a["project"]) for a in result["actions"]] == [
+        ("enable", p.path_with_namespace) for p in many_projects[10:]]
+    per_project, instance = _reads_by_kind(gitlab_target.requests()["log"])
+    assert len(instance) == 1
+    assert sorted(e["path"] for e in per_project) == sorted(
+        "/api/v4/projects/%s/deploy_keys" % urllib.parse.quote(p.path_with_namespace, safe="") for p in many_projects[10:])
+
+    gitlab_target.clear_requests()
+    missing = run_module(deploy_key.main, args(gitlab_target, paths(*many_projects) + ["nobody/nothing-here"],
+                                               key=key, title="fleet"), fail=True)
+    assert "nobody/nothing-here" in missing["msg"] and missing["changed"] is False
+    assert gitlab_target.requests()["writes"] == 0
+
+
+def test_the_instance_list_and_the_per_project_reads_plan_the_same(gitlab_target, many_projects, monkeypatch):
+    """Read-only and push links, another key beside ours, a project with none: the same plan either way."""
+    from ansible_collections.runnercreds.gitlab.plugins.module_utils import _deploy_key_api
+
+    key, other = new_key(), new_key("someone")
+    for index, project in enumerate(many_projects[:8]):
+        add_key(gitlab_target, project, key, title="fleet", can_push=index % 2 == 0)
+    for project in many_projects[4:10]:
+        add_key(gitlab_target, project, other, title="laptop", can_push=True)
+    task = args(gitlab_target, paths(*many_projects), key=key, title="fleet-renamed", can_push=True,
+                purge_titles=["lap*"], _ansible_check_mode=True)
+
+    through_list = run_module(deploy_key.main, dict(task))
+    monkeypatch.setattr(_deploy_key_api, "INSTANCE_LIST_MIN_TARGETS", 10 ** 6)
+    per_project = run_module(deploy_key.main, dict(task))
+    assert through_list["actions"] == per_project["actions"] and through_list["actions"]
+    assert through_list["deploy_key"] == per_project["deploy_key"]
+
+
+@pytest.mark.needs_control
+def test_a_maintainer_reads_per_project(gitlab_target, many_projects):
+    user, token = gitlab_target.make_user("dkimaint")
+    for project in many_projects:
+        gitlab_target.add_member(project, user, MAINTAINER)
+    key = new_key()
+    run_module(deploy_key.main, args(gitlab_target, paths(*many_projects), token=token, key=key, title="fleet"))
+    gitlab_target.clear_requests()
+    again = run_module(deploy_key.main, args(gitlab_target, paths(*many_projects), token=token, key=key,
+                                             title="fleet"))
+    assert again["changed"] is False
+    per_project, instance = _reads_by_kind(gitlab_target.requests()["log"])
+    assert instance == [] and len(per_project) == len(many_projects)
+
+
+@pytest.mark.needs_control
+@pytest.mark.parametrize("fault", [dict(status=500), dict(drop=True), dict(status=429, retry_after=0, count=3)],
+                         ids=["persistent-500", "dropped-connection", "429-storm"])
+def test_a_failing_instance_list_falls_back_to_per_project_reads(gitlab_target, many_projects, fault):
+    key = new_key()
+    run_module(deploy_key.main, args(gitlab_target, paths(*many_projects[:6]), key=key, title="fleet"))
+    gitlab_target.add_fault(method="GET", path=r"^/api/v4/deploy_keys", **fault)
+    gitlab_target.clear_requests()
+    result = run_module(deploy_key.main, args(gitlab_target, paths(*many_projects), key=key, title="fleet"))
+    gitlab_target.clear_faults()
+    assert [(a["action"], a["project"]) for a in result["actions"]] == [
+        ("enable", p.path_with_namespace) for p in many_projects[6:]]
+    for project in many_projects:
+        assert [k["fingerprint_sha256"] for k in keys_on(gitlab_target, project)] == [fingerprint(key)]
+    log = gitlab_target.requests()["log"]
+    before_writes = log[:next(i for i, e in enumerate(log) if e["method"] != "GET")]  # the read step
+    per_project, instance = _reads_by_kind(before_writes)
+    assert instance  # it was tried
+    if fault.get("status") == 429:
+        assert len(per_project) == len(many_projects) - 6  # waited out: the list answered in the end
+    else:
+        assert len(per_project) == len(many_projects)  # fell back
