@@ -1,0 +1,322 @@
+"""The report: rows from the measurements, the tables, the goals, Markdown and JSON under results/.
+
+Pure formatting apart from ``versions()``, ``machine()`` and ``write_results()``."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+
+from .common import CONSTANT_READS, OURS, REPO, RESULTS
+
+
+def versions(row_types=()) -> dict:
+    # Imported here: the report's formatting (unit-tested) needs neither Ansible nor yaml.
+    from importlib.metadata import version  # pylint: disable=import-outside-toplevel
+
+    import ansible_collections.community.general as cg  # pylint: disable=import-outside-toplevel
+    import yaml  # pylint: disable=import-outside-toplevel
+
+    def manifest(path):
+        with open(os.path.join(path, "MANIFEST.json"), encoding="utf-8") as fh:
+            return json.load(fh)["collection_info"]["version"]
+
+    with open(os.path.join(REPO, "galaxy.yml"), encoding="utf-8") as fh:
+        ours = yaml.safe_load(fh)["version"]
+    git = subprocess.run(["git", "-C", REPO, "describe", "--always", "--dirty"], capture_output=True, text=True, check=False)
+    out = {
+        "runnercreds.gitlab": ours,
+        "git": git.stdout.strip() or None,
+        "community.general": manifest(list(cg.__path__)[0]),
+        "ansible": version("ansible"),
+        "ansible-core": version("ansible-core"),
+        "python-gitlab": version("python-gitlab"),
+        "python": platform.python_version(),
+    }
+    for rt in row_types:
+        out.update(rt.versions())
+    return out
+
+
+def machine() -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            names = [line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    mem = None
+    try:
+        with open("/proc/meminfo", encoding="utf-8") as fh:
+            mem = round(int(fh.readline().split()[1]) / 1024 / 1024, 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return {"os": platform.platform(), "cpu": cpu, "cores": os.cpu_count(), "memory_gib": mem,
+            "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}
+
+
+def _rw(m) -> str:
+    """Reads / writes of the run; "≈" marks counts that differed between the repeats (median shown)."""
+    reads = sorted(s.reads for s in m.samples)
+    writes = sorted(s.writes for s in m.samples)
+    mark = "" if reads[0] == reads[-1] and writes[0] == writes[-1] else "≈"
+    return f"{mark}{statistics.median_low(reads)} / {statistics.median_low(writes)}"
+
+
+def ratio(a: float, b: float) -> str:
+    if b == 0:
+        return "-" if a == 0 else "∞"
+    return f"{a / b:.1f}×"
+
+
+def expectation(row_type, m) -> str | None:
+    """The issue's promise for a no-change re-run: <= 1 read per project (+ a constant per module run),
+    0 writes, nothing changed."""
+    if m.tool != OURS or m.phase != "no-change re-run":
+        return None
+    limit = row_type.max_rerun_reads(m.size)
+    ok = all(s.reads <= limit and s.writes == 0 and s.changed == 0 for s in m.samples)
+    return "yes" if ok else "NO"
+
+
+def _tasks(m) -> str:
+    """Tasks per host (PLAY RECAP ok, which includes changed; median of the repeats) and how many changed."""
+    per_host = [s.tasks_per_host for s in m.samples if s.tasks_per_host is not None]
+    if not per_host:
+        return "-"
+    changed = statistics.median(s.changed / len(s.recap) for s in m.samples if s.recap)
+    return f"{statistics.median(per_host):g} ({changed:g} changed)"
+
+
+def summarize(measurements: list, row_types: dict, doc: dict) -> list[dict]:
+    """One row per (row kind, size, latency, phase): ours beside the alternative of the same cell."""
+    by_key = {(m.row_type, m.size, m.latency_ms, m.phase, m.tool): m for m in measurements}
+    rows = []
+    for (row_type, size, latency, phase, tool), ours in by_key.items():
+        if tool != OURS:
+            continue
+        alt = next(m for (rt, sz, lat, ph, t), m in by_key.items()
+                   if (rt, sz, lat, ph) == (row_type, size, latency, phase) and t != OURS)
+        o, a = ours.samples[-1], alt.samples[-1]
+        kind = row_types[row_type]
+        row = {
+            "row_type": row_type, "table": kind.table, "title": kind.title, "size": size, "latency_ms": latency,
+            "phase": phase, "alternative": alt.tool, "repeats": len(ours.samples), "alt_repeats": len(alt.samples),
+            "ours_s": ours.wall_median, "alt_s": alt.wall_median,
+            "ours_s_all": [round(s.wall_s, 3) for s in ours.samples],
+            "alt_s_all": [round(s.wall_s, 3) for s in alt.samples],
+            "speedup": ratio(alt.wall_median, ours.wall_median),
+            "speedup_x": round(alt.wall_median / ours.wall_median, 2),
+            "ours_rw": _rw(ours), "alt_rw": _rw(alt),
+            "ours_requests": {"total": o.total, "reads": o.reads, "writes": o.writes, "by_route": o.by_route,
+                              "max_in_flight": o.max_in_flight},
+            "alt_requests": {"total": a.total, "reads": a.reads, "writes": a.writes, "by_route": a.by_route,
+                             "max_in_flight": a.max_in_flight},
+            "requests_ratio": ratio(a.total, o.total),
+            "ours_changed": o.changed, "alt_changed": a.changed,
+            "ours_tasks": _tasks(ours) if o.recap else None, "alt_tasks": _tasks(alt) if a.recap else None,
+            "rerun_expectation_met": expectation(kind, ours),
+        }
+        row.update(kind.summary(ours, alt, doc))
+        rows.append(row)
+    return rows
+
+
+# --- tables ----------------------------------------------------------------------------------------
+
+
+def _table(head: list[str], lines: list[list]) -> str:
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    out += ["| " + " | ".join(str(c) for c in line) + " |" for line in lines]
+    return "\n".join(out)
+
+
+def build_table(rows: list[dict], unavailable: list[dict]) -> str:
+    """Every table of the run: GitLabForm's rows first (with their goals and breakdown), then the
+    API rows against community.general / uri, then the fleet rows."""
+    tables = []
+    gitlabform = [r for r in rows if r.get("table") == "gitlabform"]
+    fleet = [r for r in rows if r.get("table") == "fleet" or r.get("ours_tasks") is not None]
+    api = [r for r in rows if r not in gitlabform and r not in fleet]
+    gf_unavailable = [u for u in unavailable if u.get("table") == "gitlabform"]
+    other_unavailable = [u for u in unavailable if u not in gf_unavailable]
+    if gitlabform or gf_unavailable:
+        tables.append(gitlabform_table(gitlabform, gf_unavailable))
+    if gitlabform:
+        tables.append(goals_table(gitlabform))
+        tables.append(breakdown_table(gitlabform))
+    if api or other_unavailable or not (fleet or gitlabform):
+        tables.append(project_table(api, other_unavailable))
+    if fleet:
+        tables.append(fleet_table(fleet))
+    return "\n\n".join(tables)
+
+
+def _goal_cell(row: dict) -> str:
+    speed = [g for g in row.get("goals", []) if g.get("ratio") is not None]
+    if not speed:
+        return "-"
+    g = speed[0]
+    return ("met" if g["met"] else "**not met**") + f" ({g['target']}: {g['measured']})"
+
+
+def gitlabform_table(rows: list[dict], unavailable: list[dict]) -> str:
+    head = ["Rows", "N", "Latency", "Run", "GitLabForm s", "runnercreds.gitlab s", "Speed-up",
+            "GitLabForm reads / writes", "runnercreds reads / writes", "Requests saved", "Goal"]
+    lines = [[r["title"], r["size"], f"{r['latency_ms']} ms", r["phase"], f"{r['alt_s']:.2f}", f"{r['ours_s']:.2f}",
+              f"**{r['speedup']}**", r["alt_rw"], r["ours_rw"], r["requests_ratio"], _goal_cell(r)] for r in rows]
+    lines += [[u["title"], u["sizes"], "-", "-", u["reason"], "-", "-", "-", "-", "-", "-"] for u in unavailable]
+    return _table(head, lines)
+
+
+def goals_table(rows: list[dict]) -> str:
+    head = ["Goal (issue 15)", "N", "Target", "Measured", "Met"]
+    lines = [[g["goal"], r["size"], g["target"], g["measured"], "met" if g["met"] else "**not met**"]
+             for r in rows for g in r.get("goals", [])]
+    return _table(head, lines)
+
+
+def _s(value) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def breakdown_table(rows: list[dict]) -> str:
+    head = ["N", "Latency", "Run", "runnercreds.gitlab s", "Ansible start-up s", "tasks s (list / key / tag)",
+            "module start × tasks s", "requests", "HTTP s: sequential / in flight / overlapped", "rest in tasks s",
+            "GitLabForm s", "GitLabForm start-up s", "GitLabForm requests", "GitLabForm HTTP s", "GitLabForm rest s"]
+    lines = []
+    for r in rows:
+        b = r.get("breakdown")
+        if not b:
+            continue
+        o, g = b["ours"], b["gitlabform"]
+        tasks = " / ".join(_s(v) for v in o["tasks"].values()) if o["tasks"] else "-"
+        lines.append([r["size"], f"{r['latency_ms']} ms", r["phase"], _s(o["wall_s"]), _s(o["ansible_start_s"]),
+                      tasks, _s(o["tasks_fixed_s"]), o["requests"],
+                      f"{_s(o['http_sequential_s'])} / {o['max_in_flight']} / {_s(o['http_overlapped_s'])}",
+                      _s(o["rest_s"]), _s(g["wall_s"]), _s(g["start_s"]), g["requests"], _s(g["http_s"]),
+                      _s(g["rest_s"])])
+    return _table(head, lines)
+
+
+def fleet_table(rows: list[dict]) -> str:
+    head = ["Rows", "Containers", "Latency", "Run", "runnercreds.gitlab s", "Alternative", "Alternative s",
+            "Speed-up", "runnercreds tasks / host", "Alternative tasks / host", "runnercreds reads / writes",
+            "Alternative reads / writes", "Requests saved"]
+    lines = [[r["title"], r["size"], f"{r['latency_ms']} ms", r["phase"], f"{r['ours_s']:.2f}", r["alternative"],
+              f"{r['alt_s']:.2f}", f"**{r['speedup']}**", r["ours_tasks"], r["alt_tasks"], r["ours_rw"],
+              r["alt_rw"], r["requests_ratio"]] for r in rows]
+    return _table(head, lines)
+
+
+def project_table(rows: list[dict], unavailable: list[dict]) -> str:
+    head = ["Rows", "N", "Latency", "Run", "runnercreds.gitlab s", "Alternative", "Alternative s", "Speed-up",
+            "runnercreds reads / writes", "Alternative reads / writes", "Requests saved"]
+    lines = [[r["title"], r["size"], f"{r['latency_ms']} ms", r["phase"], f"{r['ours_s']:.2f}", r["alternative"],
+              f"{r['alt_s']:.2f}", f"**{r['speedup']}**", r["ours_rw"], r["alt_rw"], r["requests_ratio"]]
+             for r in rows]
+    lines += [[u["title"], u["sizes"], "-", "-", u["reason"], "-", "-", "-", "-", "-", "-"] for u in unavailable]
+    return _table(head, lines)
+
+
+# --- Markdown and JSON -----------------------------------------------------------------------------
+
+
+def write_results(doc: dict, table: str) -> list[str]:
+    os.makedirs(RESULTS, exist_ok=True)
+    stamp = doc["date"].replace(":", "").replace("-", "")[:13]  # 20250101T1200
+    md = render_markdown(doc, table)
+    paths = []
+    # A smoke run keeps its dated copy but does not replace the published latest table.
+    bases = [f"{stamp}-quick"] if doc["config"]["quick"] else ["latest", stamp]
+    for base in bases:
+        for ext, text in (("md", md), ("json", json.dumps(doc, indent=2, sort_keys=False) + "\n")):
+            path = os.path.join(RESULTS, f"{base}.{ext}")
+            with open(path + ".tmp", "w", encoding="utf-8") as fh:
+                fh.write(text)
+            os.replace(path + ".tmp", path)
+            paths.append(path)
+    return paths
+
+
+def render_markdown(doc: dict, table: str) -> str:
+    v, m, c = doc["versions"], doc["machine"], doc["config"]
+    checks = [r for r in doc["rows"] if r["rerun_expectation_met"] is not None]
+    failed = [r for r in checks if r["rerun_expectation_met"] != "yes"]
+    gf_python = v.get("gitlabform's Python")
+    gitlabform = f", GitLabForm {v['gitlabform']} (in its own venv, Python {gf_python})" if "gitlabform" in v else ""
+    return (
+        f"# Benchmark results ({doc['date']})\n\n"
+        f"{table}\n\n"
+        f"{_gitlabform_note(doc)}"
+        f"Wall seconds: whole `ansible-playbook` (or `gitlabform`) run, median of the repeats "
+        f"({c['repeat']} for runnercreds.gitlab; {c['alt_repeat']} for community.general, uri and the fleet "
+        f"alternative; GitLabForm as many as runnercreds.gitlab; every sample in the JSON). Speed-up: alternative's "
+        f"seconds / runnercreds.gitlab's. Requests saved: alternative's requests / runnercreds.gitlab's. Reads "
+        f"and writes: the test server's own counters for that run. Latency: the server's injected delay per API "
+        f"request.\n\n"
+        f"No-change re-run of runnercreds.gitlab at most one read per project (+{CONSTANT_READS} per module run), "
+        f"no write, changed=0: {'met on every row' if not failed else 'NOT met on ' + str(len(failed)) + ' rows'}.\n\n"
+        f"{_fleet_note(doc)}"
+        f"{_floor_note(doc)}"
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, {m['os']}.  \n"
+        f"Versions: runnercreds.gitlab {v['runnercreds.gitlab']} ({v['git']}), community.general "
+        f"{v['community.general']}, ansible {v['ansible']}, ansible-core {v['ansible-core']}, python-gitlab "
+        f"{v['python-gitlab']}, Python {v['python']}{gitlabform}.  \n"
+        f"Command: `{c['command']}` ({doc['duration_s']:.0f} s).\n"
+    )
+
+
+def _gitlabform_note(doc: dict) -> str:
+    rows = [r for r in doc["rows"] if r.get("table") == "gitlabform"]
+    if not rows:
+        return ""
+    goals = [g for r in rows for g in r.get("goals", [])]
+    met = sum(1 for g in goals if g["met"])
+    cal = doc.get("calibration", {}).get("gitlabform", {})
+    return (
+        "GitLabForm rows: the same job for both tools on a fresh server per run - one deploy key with push and `v*` "
+        "protected for Maintainers on every project of a group, both with the admin token. runnercreds.gitlab: "
+        "`benchmarks/playbooks/gitlabform_job_runnercreds.yml` (`project_set_info` names the group's projects, "
+        "then one `deploy_key` and one `protected_tag` task; its listing requests are counted). GitLabForm: "
+        "`gitlabform -k -c <config> <group>` with `projects_and_groups: {<group>/*: {deploy_keys, tags}}`. "
+        "GitLabForm's re-run writes are not changes it found: it unprotects and re-protects every configured tag "
+        "on every run (`DELETE` + `POST /projects/:id/protected_tags`), so each project's `v*` is unprotected for "
+        "a moment on every run.\n\n"
+        f"Goals met: {met} of {len(goals)}. Breakdown (medians): Ansible start-up is the wall time of an empty "
+        f"play ({_s(cal.get('ansible_start_s'))} s); module start is one task of the collection on one project at "
+        f"0 ms ({_s(cal.get('module_task_s'))} s), paid by each task; HTTP is requests × (the server's own time per "
+        "request + injected latency), sequential, then divided by the most requests the server had in flight at "
+        "once (the module's thread pool overlaps them); rest in tasks = task time - module start - overlapped "
+        f"HTTP. GitLabForm's start-up is `gitlabform -V -k` ({_s(cal.get('gitlabform_start_s'))} s); it sends one "
+        "request at a time, so its HTTP time is requests × per-request time; rest = its own processing.\n\n"
+    )
+
+
+def _fleet_note(doc: dict) -> str:
+    if not any(r.get("ours_tasks") is not None for r in doc["rows"]):
+        return ""
+    return ("Fleet rows: fresh runner containers (podman, host networking) per run; every container gets two "
+            "projects (one with push, one read-only), the same for both playbooks. Containers: the number of "
+            "hosts; tasks / host: the PLAY RECAP's `ok` per host (it includes the changed ones; a loop counts "
+            "once, skipped tasks not at all), in brackets how many of them changed. The alternative is "
+            "`benchmarks/playbooks/fleet_builtin.yml` (seed 003's steps: ssh-keygen, slurp, "
+            "community.general.gitlab_deploy_key per project delegated to localhost, known_hosts, blockinfile, "
+            "git config core.sshCommand).\n\n")
+
+
+def _floor_note(doc: dict) -> str:
+    floors = list(doc["server_floor_ms"].values())
+    load = doc["machine"]["load_average_at_start"][0], doc["load_average_at_end"][0]
+    note = ""
+    if floors:
+        note += (f"The test server's own time per sequential request (no injected latency): "
+                 f"{max(floors)} ms; injected latency comes on top.  \n")
+    note += f"Load average (1 min) at start / end: {load[0]} / {load[1]} on {doc['machine']['cores']} cores"
+    if max(load) > doc["machine"]["cores"]:
+        note += " - the machine was busy with other work: absolute times are inflated, compare the ratios"
+    return note + ".  \n"
