@@ -122,14 +122,15 @@ def protect_params(name, entries):
     if roles:
         params["create_access_level"] = roles[0]
     for kind in KINDS[1:]:
-        allowed.extend({kind: ident} for k, ident in sorted(entries) if k == kind)
+        allowed.extend({kind: ident} for k, ident in sorted(entries, key=_sort_key) if k == kind)
     if allowed:
         params["allowed_to_create"] = allowed
     return params
 
 
 def _sort_key(entry):
-    return (KINDS.index(entry[0]), entry[1])
+    # Ids are numbers; a check-mode stand-in for a key not added yet is text, shown after them.
+    return (KINDS.index(entry[0]), isinstance(entry[1], str), entry[1] if isinstance(entry[1], int) else 0, str(entry[1]))
 
 
 def view_entries(entries, labels=None):
@@ -326,8 +327,27 @@ def guard_specs(branch_names, declared):
     return specs
 
 
-def resolve_deploy_keys(project, keys, refs):
+PENDING_KEY = "not on the project yet: "
+
+
+def pending_key_note(pending) -> str:
+    """One note for every project where check mode planned a key not added yet (``{project: [refs]}``)."""
+    names = sorted({ref.describe() for refs in pending.values() for ref in refs})
+    projects = [str(project) for project in pending]
+    where = ", ".join(projects[:5]) + (f" and {len(projects) - 5} more" if len(projects) > 5 else "")
+    return (f"check mode: deploy key {', '.join(repr(name) for name in names)} is not enabled with write access on "
+            f"{where} yet; the rules are planned as if an earlier task of this run added it "
+            "(runnercreds.gitlab.deploy_key with can_push: true). A real run fails if it is still missing then")
+
+
+def resolve_deploy_keys(project, keys, refs, pending_ok=False):
     """``{ref.text: [(id, title), ...]}`` for each deploy key ref, from the project's keys (pure).
+
+    With ``pending_ok`` (check mode), a key that is not enabled with write
+    access yet resolves to a stand-in id ``PENDING_KEY + ref`` instead of
+    failing: check mode cannot see what an earlier task of the same run would
+    add, and a playbook that adds the key, then allows it, must plan in check
+    mode too. The caller notes it (:func:`pending_key_note`).
 
     A key or fingerprint names one key; a title names every key with that
     title, so a host's key stays allowed through a rotation (the successor
@@ -340,6 +360,9 @@ def resolve_deploy_keys(project, keys, refs):
     for ref in refs:
         matches = match_deploy_key(keys, key=ref.key, fingerprint=ref.fingerprint,
                                    title=_glob_literal(ref.title) if ref.title else None)
+        if pending_ok and not any(record["can_push"] for record in matches):
+            found[ref.text] = [(PENDING_KEY + ref.describe(), ref.title or ref.describe())]
+            continue
         if not matches:
             raise GitlabModuleError(
                 f"deploy key {ref.describe()!r} is not enabled on {project}; add it there first "

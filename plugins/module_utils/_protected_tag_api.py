@@ -34,6 +34,8 @@ from ansible_collections.runnercreds.gitlab.plugins.module_utils._protected_tag 
     guard_specs,
     matching_tags,
     mismatch,
+    PENDING_KEY,
+    pending_key_note,
     plan as plan_tags,
     protect_params,
     resolve_deploy_keys,
@@ -121,14 +123,19 @@ class ProtectedTagOperation(Operation):
         current = read_protected_tags(client, target)
         keys = {}
         if task.key_refs:
-            keys = resolve_deploy_keys(target, project_deploy_keys(client, target), task.key_refs)
+            keys = resolve_deploy_keys(target, project_deploy_keys(client, target), task.key_refs,
+                                       pending_ok=self.check_mode and task.state == "present")
+        pending = [ref for ref in task.key_refs if any(str(ident).startswith(PENDING_KEY)
+                                                       for ident, dummy in keys.get(ref.text, ()))]
         specs = list(task.specs)
         if task.guard:
             branches = task.branch_names if task.branch_names is not None else read_names(client, target, "branches")
             specs += guard_specs(branches, task.specs)
         if task.state == "absent":
             return plan_tags(target, current, [], absent=[spec.name for spec in specs])
-        return plan_tags(target, current, [resolve_spec(s, users, groups, keys) for s in specs], purge=task.purge)
+        planned = plan_tags(target, current, [resolve_spec(s, users, groups, keys) for s in specs], purge=task.purge)
+        planned.context["pending_keys"] = pending
+        return planned
 
     def _resolve_names(self, client) -> tuple:
         """Users and groups named in allowed_to_create -> ids, each looked up once, before any change."""
@@ -145,7 +152,10 @@ class ProtectedTagOperation(Operation):
         return users, groups
 
     def plan(self, current):
-        return Plan([action for each in current.values() for action in each.actions])
+        pending = {target: each.context["pending_keys"] for target, each in current.items()
+                   if each.context.get("pending_keys")}
+        return Plan([action for each in current.values() for action in each.actions],
+                    notes=[pending_key_note(pending)] if pending else [])
 
     def apply(self, client, the_plan, journal) -> None:
         per_target = the_plan.by_target()

@@ -477,3 +477,30 @@ def test_no_unauthorised_tag_gets_in_while_a_rule_is_updated(gitlab_target, proj
     assert created == [], "a Developer created %s during an update" % created
     assert protections(gitlab_target, project) == {"v*": [("access_level", 40)]}
     assert key.id  # the key the rule named in between
+
+
+def test_check_mode_plans_a_key_the_same_run_would_add_and_a_real_run_still_refuses_it(gitlab_target, projects):
+    """The README's flow under --check: deploy_key adds the key, protected_tag allows it; neither writes."""
+    project = projects[0]
+    readonly = add_key(gitlab_target, project, new_key(), title="read-only-key")
+    task = args(gitlab_target, paths(*projects), name="v*", create_access_level="maintainer",
+                allowed_to_create=[{"deploy_key": "runner-fleet"}, {"deploy_key": "read-only-key"}])
+    if gitlab_target.is_test_server:
+        gitlab_target.clear_requests()
+    planned = run_module(protected_tag.main, dict(task, _ansible_check_mode=True, _ansible_diff=True))
+    assert planned["changed"] is True
+    assert [(a["action"], a["project"]) for a in planned["actions"]] == [("protect", p.path_with_namespace)
+                                                                         for p in projects]
+    after = planned["actions"][0]["after"]["create_access_levels"]
+    assert after[0] == {"access_level": "maintainer"}
+    assert [entry.get("deploy_key") for entry in after[1:]] == ["read-only-key", "runner-fleet"]
+    (warning,) = planned["warnings"]
+    assert "check mode" in warning and "'runner-fleet'" in warning and "'read-only-key'" in warning
+    assert projects[0].path_with_namespace in warning
+    if gitlab_target.is_test_server:
+        assert gitlab_target.requests()["writes"] == 0
+    assert protections(gitlab_target, project) == {}
+
+    failed = run_module(protected_tag.main, task, fail=True)
+    assert "is not enabled on" in failed["msg"] and failed["changed"] is False
+    assert protections(gitlab_target, project) == {} and readonly.id
