@@ -253,3 +253,21 @@ def test_exclusive_removal_failing_on_one_project_leaves_the_others_done_and_say
     assert key_titles(fleet, "api") == ["runner:build-01", "runner:release-01"]
     assert token_names(group) == ["registry-pull"]
     assert storm_left == []  # all four 429s were answered to this run (a rule is gone once its count is used)
+
+
+def test_check_mode_on_a_fleet_whose_release_keys_are_not_registered_yet(tmp_path, gitlab_target, fleet):
+    """site --check before the first converge: the tag policy is planned (with a warning), nothing written."""
+    gl = fleet["gl"]
+    for name in fleet["in_set"]:
+        project = gl.projects.get(fleet["paths"][name])
+        for key in project.keys.list(get_all=True):
+            if key.title == "runner:release-01":
+                project.keys.delete(key.id)
+    inventory = write_inventory(tmp_path, gitlab_target, fleet["vars"])
+    check, report = playbook(tmp_path, inventory, "--tags", "protected_tags", "--check", "--diff")
+    assert check.returncode == 0, check.stdout[-3000:] + check.stderr
+    (result,) = task_results(report, "Protect the tag patterns")
+    assert result["changed"] is True, result
+    # The module's warning (ansible-core shows it on stderr beside the json callback's report).
+    assert "check mode: deploy key 'runner:release-01' is not enabled" in " ".join((check.stdout + check.stderr).split())
+    assert gl.projects.get(fleet["paths"]["api"]).protectedtags.list(get_all=True) == []
