@@ -197,7 +197,7 @@ class ProtectedTagInfoOperation(Operation):
         protected = [attrs for attrs in read_protected_tags(client, target) if name is None or attrs["name"] == name]
         tags = read_names(client, target, "tags") if self.params["match_tags"] and protected else []
         # The same branch listing block_branch_names uses: a tag named like a branch makes
-        # `git checkout <name>` ambiguous (seed 002), so audits ask which patterns cover one.
+        # `git checkout <name>` ambiguous, so audits ask which patterns cover one.
         branches = read_names(client, target, "branches") if self.params["match_branches"] and protected else []
         items = []
         for attrs in protected:

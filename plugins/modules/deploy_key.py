@@ -134,7 +134,7 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Let a runner push release tags with its own key (seed 000)
+- name: Let a runner push release tags (git push --tags over SSH) with its own key
   runnercreds.gitlab.deploy_key:
     api_url: https://gitlab.example.com
     api_token: "{{ gitlab_token }}"
@@ -143,7 +143,7 @@ EXAMPLES = r"""
     title: "runner-{{ inventory_hostname }}"
     can_push: true
 
-- name: One fleet key, read-write, on many projects in one run (seed 003)
+- name: One fleet key, read-write, on many projects in one run
   runnercreds.gitlab.deploy_key:
     api_url: https://gitlab.example.com
     api_token: "{{ gitlab_token }}"

@@ -65,7 +65,7 @@ EXAMPLES = r"""
     msg: "{{ item.title }} ({{ item.fingerprint_sha256 }}) is {{ item.age_days }} days old"
   loop: "{{ keys.deploy_keys | selectattr('age_days', 'gt', 90) }}"
 
-- name: Where is the fleet key enabled, and with write access? (seed 003)
+- name: Where is the fleet key enabled, and with write access?
   runnercreds.gitlab.deploy_key_info:
     api_url: https://gitlab.example.com
     api_token: "{{ gitlab_token }}"
