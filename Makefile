@@ -18,7 +18,7 @@ VENV_STAMP := $(VENV)/.stamp-$(shell sha256sum requirements-test.txt | cut -c1-1
 export CONTAINERS_CONF := $(CURDIR)/.config/containers.conf
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help deps venv image test unit integration sanity lint molecule demo bench bench-quick clean
+.PHONY: help deps venv image test unit units integration sanity lint molecule demo bench bench-quick clean
 
 help:
 	@echo "make demo      start the GitLab test server and run the demo playbook against it"
@@ -26,6 +26,7 @@ help:
 	@echo "make unit      pytest: unit tests (no server), functional tests and server tests (GitLab test server)"
 	@echo "make integration  ansible-test integration targets against the GitLab test server (copy under build/integration/)"
 	@echo "make sanity    ansible-test sanity on a copy under ansible_collections/"
+	@echo "make units     ansible-test units (tests/unit) on the same copy"
 	@echo "make lint      ansible-lint (production profile)"
 	@echo "make molecule  Molecule scenarios in podman containers"
 	@echo "make bench     benchmarks against GitLabForm, community.general, uri (under 30 min); benchmarks/results/latest.md"
@@ -54,6 +55,10 @@ integration: venv
 sanity: venv
 	@scripts/sanity.sh
 
+# tests/unit as ansible-test runs them (its own venv from tests/unit/requirements.txt, the collection tree).
+units: venv
+	@ANSIBLE_TEST_COMMAND=units scripts/sanity.sh
+
 lint: venv
 	@scripts/lint.sh
 	$(VENV)/bin/antsibull-changelog lint
@@ -62,7 +67,7 @@ molecule: venv image
 	@scripts/molecule.sh
 
 # Order matters only for speed: cheap static checks first, then the suites.
-test: deps venv sanity lint molecule unit integration
+test: deps venv sanity units lint molecule unit integration
 
 demo: deps venv
 	@scripts/demo.sh

@@ -2,6 +2,8 @@
 # ansible-test sanity, offline apart from PyPI, on a copy of the collection.
 #   scripts/sanity.sh                      all sanity tests
 #   scripts/sanity.sh --test pep8 ...      extra arguments go to ansible-test
+#   ANSIBLE_TEST_COMMAND=units scripts/sanity.sh   ansible-test units instead (tests/unit, with
+#                                          tests/unit/requirements.txt in its venv), same copy and bootstrap
 #
 # 1. Copies the checkout's files (tracked, plus untracked that are not
 #    ignored) to build/ansible_collections/runnercreds/gitlab/, the layout
@@ -63,6 +65,8 @@ if cmp -s "$get_pip.tmp" "$get_pip"; then rm -f "$get_pip.tmp"; else mv "$get_pi
 
 # --- 3. the run ----------------------------------------------------------------
 cd "$dest"
-echo "sanity.sh: ansible-test sanity --python $pyver --venv in $dest"
-# Exit status is ansible-test's: non-zero when any sanity test fails.
-exec ansible-test sanity --python "$pyver" --venv --color no "$@"
+command="${ANSIBLE_TEST_COMMAND:-sanity}"
+case "$command" in sanity|units) ;; *) echo "sanity.sh: ANSIBLE_TEST_COMMAND must be sanity or units" >&2; exit 2;; esac
+echo "sanity.sh: ansible-test $command --python $pyver --venv in $dest"
+# Exit status is ansible-test's: non-zero when any test fails.
+exec ansible-test "$command" --python "$pyver" --venv --color no "$@"
