@@ -271,3 +271,25 @@ def test_check_mode_on_a_fleet_whose_release_keys_are_not_registered_yet(tmp_pat
     # The module's warning (ansible-core shows it on stderr beside the json callback's report).
     assert "check mode: deploy key 'runner:release-01' is not enabled" in " ".join((check.stdout + check.stderr).split())
     assert gl.projects.get(fleet["paths"]["api"]).protectedtags.list(get_all=True) == []
+
+
+def test_two_exclusive_runs_at_once_both_finish_and_remove_only_what_no_host_uses(tmp_path, gitlab_target, fleet):
+    """Two controllers clean the same exclusive set at the same moment: the second finds a key or token gone
+    (GitLab's 404) and takes it as done; the inventory's credentials are never touched."""
+    inventory = write_inventory(tmp_path, gitlab_target, fleet["vars"])
+    env = ansible_env(tmp_path, ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json")
+    runs = []
+    for index in range(2):
+        home = tmp_path / f"run{index}"
+        home.mkdir()
+        runs.append(subprocess.Popen(  # pylint: disable=consider-using-with
+            [os.path.join(BIN, "ansible-playbook"), "-i", inventory, SITE, "--tags", "exclusive"],
+            env=dict(env, ANSIBLE_LOCAL_TEMP=str(home / "tmp"), ANSIBLE_HOME=str(home / "home")),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outputs = [run.communicate(timeout=300) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], [out[0][-2000:] for out in outputs]
+    for name in fleet["in_set"]:
+        assert key_titles(fleet, name) == ["runner:build-01", "runner:release-01"], name
+    assert key_titles(fleet, "sandbox") == ["laptop"]
+    assert token_names(fleet["gl"].groups.get(fleet["platform"].id)) == ["registry-pull"]
+    assert token_names(fleet["gl"].projects.get(fleet["paths"]["api"])) == []
