@@ -18,8 +18,8 @@ description:
     linked to the project instead of duplicated. GitLab keeps one key per fingerprint.
   - Reading costs one request per project; a run with nothing to change sends no write request.
   - With an administrator's token and 10 projects or more, the module reads GitLab's list of every deploy key of the
-    instance instead (C(GET /deploy_keys), which names the projects holding each key read-only and with push): one
-    request per 100 keys of the instance, plus C(GET /user), plus one per project that holds no deploy key at all.
+    instance instead (C(GET /deploy_keys), which names the projects holding each key read-only and with push). That is
+    one request per 100 keys of the instance, plus C(GET /user), plus one per project that holds no deploy key at all.
     So a no-change run on 200 projects costs a few requests, not 200. It falls back to one request per project when
     the instance holds more than one page of keys per 10 projects of the task, on GitLab before 16.0, or when the
     list cannot be read.

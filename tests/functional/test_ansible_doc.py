@@ -33,10 +33,11 @@ def test_ansible_doc_renders_with_examples(tmp_path, module):
     assert "[WARNING]" not in out.stderr, out.stderr
 
 
-def test_deploy_key_doc_tells_the_seeds_story(tmp_path):
+def test_deploy_key_doc_tells_the_runner_fleets_story_in_users_words(tmp_path):
     out = ansible_doc(tmp_path, "deploy_key")
     assert out.returncode == 0, out.stderr
-    assert "seed 000" in out.stdout and "seed 003" in out.stdout
+    assert "push release tags (git push --tags over SSH)" in out.stdout and "One fleet key" in out.stdout
+    assert "seed" not in out.stdout.lower()  # the documents the project grew from mean nothing to a user
     assert "purge_titles" in out.stdout and "can_push: true" in out.stdout
 
 
