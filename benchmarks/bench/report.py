@@ -174,9 +174,9 @@ def gitlabform_table(rows: list[dict], unavailable: list[dict]) -> str:
 
 
 def goals_table(rows: list[dict]) -> str:
-    head = ["Goal (issue 15)", "N", "Target", "Measured", "Met"]
-    lines = [[g["goal"], r["size"], g["target"], g["measured"], "met" if g["met"] else "**not met**"]
-             for r in rows for g in r.get("goals", [])]
+    head = ["Goal (issue 15)", "N", "Latency", "Target", "Measured", "Met"]
+    lines = [[g["goal"], r["size"], f"{r['latency_ms']} ms", g["target"], g["measured"],
+              "met" if g["met"] else "**not met**"] for r in rows for g in r.get("goals", [])]
     return _table(head, lines)
 
 
@@ -292,7 +292,9 @@ def _gitlabform_note(doc: dict) -> str:
         f"0 ms ({_s(cal.get('module_task_s'))} s), paid by each task; HTTP is requests × (the server's own time per "
         "request + injected latency), sequential, then divided by the most requests the server had in flight at "
         "once (the module's thread pool overlaps them); rest in tasks = task time - module start - overlapped "
-        f"HTTP. GitLabForm's start-up is `gitlabform -V -k` ({_s(cal.get('gitlabform_start_s'))} s); it sends one "
+        "HTTP: applying and planning, Ansible's result handling, and the server's time beyond its floor (a write, "
+        "or a look-up among thousands of projects, costs it more than `GET /user`; a value below 0 is noise). "
+        f"GitLabForm's start-up is `gitlabform -V -k` ({_s(cal.get('gitlabform_start_s'))} s); it sends one "
         "request at a time, so its HTTP time is requests × per-request time; rest = its own processing.\n\n"
     )
 
