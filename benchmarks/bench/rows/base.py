@@ -3,6 +3,7 @@ first-run / re-run loop of two playbooks on a fixture of N projects."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import statistics
@@ -117,6 +118,29 @@ class RowType:
         """More columns for the row of this cell (the report's generic ones come first)."""
         return {}
 
+    def verify(self, server: Server, fixture: Fixture) -> str | None:
+        """After the first run (admin API, not counted): None, or what is wrong."""
+        return None
+
+    def run_phases(self, ctx, cells, tool, label, server, fixture, latency, run_once) -> None:
+        """The first run and the no-change re-run of one tool on one fresh server, one sample each.
+
+        ``run_once()`` runs the tool and returns ``(wall, rc, changed, extra)``, ``extra`` being more
+        :class:`RunResult` fields. The counters are zeroed before each run; the first run is verified.
+        """
+        for phase in PHASES:
+            server.control("DELETE", "requests")
+            wall, rc, changed, extra = run_once()
+            sample = RunResult(wall, rc, changed, **server.counters(), **extra)
+            cells[(tool.name, phase)].samples.append(sample)
+            log_sample(self.name, fixture.size, latency, tool.name, phase, sample)
+            if rc != 0:
+                raise SystemExit(f"{label} failed (rc={rc}); see {ctx.ansible_log}")
+            if phase == PHASES[0]:
+                problem = self.verify(server, fixture)
+                if problem:
+                    raise SystemExit(f"{tool.name}: after the first run: {problem}")
+
 
 class PlaybookComparison(RowType):
     """Our playbook vs an alternative's, on N projects of a fixture; first run and re-run."""
@@ -128,10 +152,6 @@ class PlaybookComparison(RowType):
     def vars_for(self, fixture: Fixture) -> dict:
         return dict(self.extra_vars, bench_projects=fixture.projects)
 
-    def verify(self, server: Server, fixture: Fixture) -> str | None:
-        """After the first run (admin API, not counted): None, or what is wrong."""
-        return None
-
     def measure(self, ctx, fixture: Fixture, latency: int, repeat: int, alt_repeat: int) -> list[Measurement]:
         tools = [self.ours, self.alternative]
         cells = cells_for(self.name, tools, fixture.size, latency)
@@ -142,19 +162,14 @@ class PlaybookComparison(RowType):
             with fixture.start(ctx.workdir, ctx.server_log) as server:
                 server.control("PUT", "latency", {"ms": latency})
                 env = ansible_env(server.url, fixture.bot_token, ctx.collections, ctx.ansible_home)
-                for phase in PHASES:
-                    server.control("DELETE", "requests")
-                    wall, rc, changed = run_playbook(tool.playbook, vars_file, env, ctx.ansible_log)
-                    sample = RunResult(wall, rc, changed, **server.counters())
-                    cells[(tool.name, phase)].samples.append(sample)
-                    log_sample(self.name, fixture.size, latency, tool.name, phase, sample)
-                    if rc != 0:
-                        raise SystemExit(f"{tool.playbook} failed (rc={rc}); see {ctx.ansible_log}")
-                    if phase == PHASES[0]:
-                        problem = self.verify(server, fixture)
-                        if problem:
-                            raise SystemExit(f"{tool.name}: after the first run: {problem}")
+                self.run_phases(ctx, cells, tool, tool.playbook, server, fixture, latency,
+                                functools.partial(_run_playbook_once, tool, vars_file, env, ctx))
         return list(cells.values())
+
+
+def _run_playbook_once(tool, vars_file, env, ctx) -> tuple:
+    """One run of a playbook row's tool: ``(wall, rc, changed, extra)`` for :meth:`RowType.run_phases`."""
+    return (*run_playbook(tool.playbook, vars_file, env, ctx.ansible_log), {})
 
 
 __all__ = ["OURS", "ROW_ALIASES", "ROW_TYPES", "Measurement", "PlaybookComparison", "RowType", "Tool", "register"]

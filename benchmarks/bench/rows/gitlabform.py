@@ -10,6 +10,7 @@ Every run of either tool gets a fresh server from the fixture's snapshot."""
 
 from __future__ import annotations
 
+import functools
 import glob
 import json
 import os
@@ -19,11 +20,11 @@ import subprocess
 import sys
 import time
 
-from ..common import OURS, PHASES, VENVS, log, public_key
+from ..common import OURS, VENVS, log, public_key
 from ..fixtures import Fixture
 from ..goals import RERUN, by_family, key_reads_goal, reads_goal, speedup_goal
-from ..playbook import RunResult, ansible_env, run_timed_playbook
-from .base import Measurement, RowType, Tool, cells_for, log_sample, register, turns
+from ..playbook import ansible_env, run_timed_playbook
+from .base import Measurement, RowType, Tool, cells_for, register, turns
 
 KEY_TITLE = "runner-fleet"
 # GitLabForm 6.x needs Python >= 3.12; older Pythons get the newest release pip finds for them.
@@ -225,24 +226,18 @@ class GitLabFormRows(RowType):
             with fixture.start(ctx.workdir, ctx.server_log) as server:
                 server.control("PUT", "latency", {"ms": latency})
                 env = ansible_env(server.url, fixture.admin_token, ctx.collections, ctx.ansible_home)
-                for phase in PHASES:
-                    server.control("DELETE", "requests")
-                    if tool is self.ours:
-                        wall, rc, changed, tasks = run_timed_playbook(tool.playbook, vars_file, env, ctx.ansible_log)
-                    else:
-                        # GitLabForm reports no "changed"; its writes are in the server's counters.
-                        (wall, rc), changed, tasks = self._run_gitlabform(ctx, config, fixture.group, server.url,
-                                                                          fixture.admin_token), None, None
-                    sample = RunResult(wall, rc, changed, **server.counters(), tasks=tasks)
-                    cells[(tool.name, phase)].samples.append(sample)
-                    log_sample(self.name, fixture.size, latency, tool.name, phase, sample)
-                    if rc != 0:
-                        raise SystemExit(f"{tool.name} failed (rc={rc}); see {ctx.ansible_log}")
-                    if phase == PHASES[0]:
-                        problem = self.verify(server, fixture)
-                        if problem:
-                            raise SystemExit(f"{tool.name}: after the first run: {problem}")
+                self.run_phases(ctx, cells, tool, tool.name, server, fixture, latency,
+                                functools.partial(self._run_tool, ctx, tool, vars_file, env, config, fixture, server))
         return list(cells.values())
+
+    def _run_tool(self, ctx, tool, vars_file, env, config, fixture, server) -> tuple:
+        """One run of either tool: ``(wall, rc, changed, extra)`` for :meth:`run_phases`."""
+        if tool is self.ours:
+            wall, rc, changed, tasks = run_timed_playbook(tool.playbook, vars_file, env, ctx.ansible_log)
+            return wall, rc, changed, {"tasks": tasks}
+        # GitLabForm reports no "changed"; its writes are in the server's counters.
+        wall, rc = self._run_gitlabform(ctx, config, fixture.group, server.url, fixture.admin_token)
+        return wall, rc, None, {"tasks": None}
 
     def max_rerun_reads(self, size):
         # Three module runs (the project listing, deploy_key, protected_tag): one read per project
