@@ -30,6 +30,7 @@ class Context:
     ansible_home: str
     server_log: str
     ansible_log: str
+    fleet_repeat: int = 1
 
 
 def _ints(text) -> list[int]:
@@ -54,9 +55,15 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="row types, comma separated (default: all: %s; `fleet` = fleet_convergence)"
                              % ",".join(row_types))
     parser.add_argument("--fleet-sizes", default=None,
-                        help="containers per fleet row, comma separated (default 1,3,6; --quick: 1)")
+                        help="containers per fleet row over podman exec, comma separated (default 1,3; --quick: none)")
+    parser.add_argument("--ssh-fleet-sizes", default=None,
+                        help="hosts per fleet row over SSH (fleet_ssh, 10 projects each), comma separated "
+                             "(default 1,3,6,12; --quick: 1)")
+    parser.add_argument("--fleet-repeat", type=int, default=1,
+                        help="runs per tool and phase of the fleet rows, podman and SSH (default 1: one fleet run "
+                             "takes 10-90 s; the median is reported)")
     parser.add_argument("--quick", action="store_true",
-                        help="smoke run: --sizes 20 --latency 0 --repeat 1 --fleet-sizes 1")
+                        help="smoke run: --sizes 20 --latency 0 --repeat 1, the fleet over SSH on one host, no podman fleet rows")
     parser.add_argument("--keep", action="store_true", help="keep the work dir (server and ansible logs)")
     parser.add_argument("--no-save", action="store_true", help="print only; write nothing under results/")
     parser.add_argument("--render", metavar="JSON",
@@ -66,14 +73,21 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.quick:
         args.sizes, args.latency, args.repeat, args.alt_repeat = "20", "0", 1, 1
     if args.fleet_sizes is None:
-        # --quick: one container - three cost another 90 s and make bench-quick must stay under 3 minutes.
-        args.fleet_sizes = "1" if args.quick else "1,3,6"
+        # --quick: the fleet smoke row is the one over SSH (one host); the podman rows share its code and
+        # would cost another 35 s of make bench-quick's 3 minutes. Full run: 1 and 3 containers; the
+        # 6-container rows (--fleet-sizes 1,3,6) cost 2.5 minutes, and the SSH rows go to 12 hosts.
+        args.fleet_sizes = "" if args.quick else "1,3"
     # None: each row kind's defaults (RowType.default_sizes / default_latencies).
     args.sizes = _ints(args.sizes) if args.sizes is not None else None
     args.latency = _ints(args.latency) if args.latency is not None else None
+    if args.ssh_fleet_sizes is None:
+        args.ssh_fleet_sizes = "1" if args.quick else "1,3,6,12"
     args.fleet_sizes = _ints(args.fleet_sizes)
-    if any(n < 1 for n in args.fleet_sizes):
-        parser.error("--fleet-sizes: 1 or more containers")
+    args.ssh_fleet_sizes = _ints(args.ssh_fleet_sizes)
+    if args.fleet_repeat < 1:
+        parser.error("--fleet-repeat must be 1 or more")
+    if any(n < 1 for n in args.fleet_sizes + args.ssh_fleet_sizes):
+        parser.error("--fleet-sizes, --ssh-fleet-sizes: 1 or more containers")
     args.rows = list(dict.fromkeys(ROW_ALIASES.get(x, x) for x in args.rows.split(",") if x))
     unknown = [x for x in args.rows if x not in row_types]
     if unknown:
@@ -109,7 +123,7 @@ def main(argv=None) -> int:
     machine = report.machine()
     workdir = tempfile.mkdtemp(prefix="runnercreds-bench-")
     ctx = Context(workdir, collections_path(), os.path.join(workdir, "ansible-home"),
-                  os.path.join(workdir, "server.log"), os.path.join(workdir, "ansible.log"))
+                  os.path.join(workdir, "server.log"), os.path.join(workdir, "ansible.log"), args.fleet_repeat)
     log(f"benchmarks: work dir {workdir} (logs: server.log, ansible.log)")
     registry = load()
     row_types = {name: registry[name]() for name in registry if name in args.rows}
@@ -146,7 +160,8 @@ def main(argv=None) -> int:
         "server_floor_ms": fixtures.floors,
         "versions": report.versions(runnable),
         "config": {"sizes": args.sizes, "latency_ms": args.latency, "repeat": args.repeat,
-                   "fleet_sizes": args.fleet_sizes,
+                   "fleet_sizes": args.fleet_sizes, "ssh_fleet_sizes": args.ssh_fleet_sizes,
+                   "fleet_repeat": args.fleet_repeat,
                    "alt_repeat": args.alt_repeat,
                    "rows": args.rows, "quick": args.quick,
                    "cells": {rt.name: rt.cells(args) for rt in row_types.values()},

@@ -1,5 +1,5 @@
-"""Issue 15's goals for the GitLabForm rows, as pure functions of measured numbers (unit-tested
-in tests/unit/test_bench_goals.py; no I/O here)."""
+"""Issue 15's goals (GitLabForm rows, fleet rows over SSH, the module's peak memory), as pure
+functions of measured numbers (unit-tested in tests/unit/test_bench_report.py; no I/O here)."""
 
 from __future__ import annotations
 
@@ -73,3 +73,47 @@ def by_family(by_route: dict) -> dict:
         fam = out.setdefault(route_family(route), {"reads": 0, "writes": 0})
         fam["reads" if route.split(" ", 1)[0] in ("GET", "HEAD") else "writes"] += count
     return out
+
+
+# --- the fleet rows over SSH (issue 15) ------------------------------------------------------------
+
+# The least speed-up of the runner_ssh_key role over the builtin + community.general steps.
+FLEET_SPEEDUP_GOALS = {RERUN: 2.0, FIRST: 1.5}
+# A no-change re-run at most this many seconds per host, amortised over a fleet of FLEET_HOSTS hosts.
+FLEET_PER_HOST_S = 2.0
+FLEET_HOSTS = 6
+
+
+def fleet_goals(phase: str, hosts: int, ours_s: float, alt_s: float, ours_writes: int) -> list[dict]:
+    """The fleet-over-SSH goals of one row: the speed-up at every fleet size, the seconds per host
+    of the re-run at FLEET_HOSTS hosts; a re-run must also send no write."""
+    out = []
+    target = FLEET_SPEEDUP_GOALS.get(phase)
+    if target is not None:
+        ratio = alt_s / ours_s if ours_s else math.inf
+        rerun = phase == RERUN
+        out.append({"goal": f"{phase} vs builtin + community.general, {hosts} hosts",
+                    "target": f"≥ {target:g}× faster" + (", 0 writes" if rerun else ""),
+                    "measured": f"{ratio:.2f}×" + (f", {ours_writes} writes" if rerun else ""),
+                    "ratio": round(ratio, 2), "met": ratio >= target and (not rerun or ours_writes == 0)})
+    if phase == RERUN and hosts == FLEET_HOSTS:
+        per_host = ours_s / hosts
+        out.append({"goal": f"no-change re-run per host, amortised at {hosts} hosts",
+                    "target": f"≤ {FLEET_PER_HOST_S:g} s / host", "measured": f"{per_host:.2f} s / host",
+                    "ratio": None, "met": per_host <= FLEET_PER_HOST_S})
+    return out
+
+
+# --- the module's peak memory in the growth rows ---------------------------------------------------
+
+RSS_GOAL_SIZE = 2000
+RSS_GOAL_MB = 150
+
+
+def rss_goal(size: int, peak_mb: float | None) -> dict | None:
+    """The module's peak RSS at N=2000 under 150 MB (None at other sizes; not met when unmeasured)."""
+    if size != RSS_GOAL_SIZE:
+        return None
+    measured = "not measured" if peak_mb is None else f"{peak_mb:.0f} MB"
+    return {"goal": f"module peak RSS at N={size}", "target": f"< {RSS_GOAL_MB} MB", "measured": measured,
+            "ratio": None, "met": peak_mb is not None and peak_mb < RSS_GOAL_MB}

@@ -140,16 +140,25 @@ def build_table(rows: list[dict], unavailable: list[dict]) -> str:
     API rows against community.general / uri, then the fleet rows."""
     tables = []
     gitlabform = [r for r in rows if r.get("table") == "gitlabform"]
-    fleet = [r for r in rows if r.get("table") == "fleet" or r.get("ours_tasks") is not None]
-    api = [r for r in rows if r not in gitlabform and r not in fleet]
+    fleet_ssh = [r for r in rows if r.get("table") == "fleet_ssh"]
+    fleet = [r for r in rows if r not in fleet_ssh and (r.get("table") == "fleet" or r.get("ours_tasks") is not None)]
+    api = [r for r in rows if r not in gitlabform and r not in fleet and r not in fleet_ssh]
     gf_unavailable = [u for u in unavailable if u.get("table") == "gitlabform"]
-    other_unavailable = [u for u in unavailable if u not in gf_unavailable]
+    ssh_unavailable = [u for u in unavailable if u.get("table") == "fleet_ssh"]
+    other_unavailable = [u for u in unavailable if u not in gf_unavailable and u not in ssh_unavailable]
     if gitlabform or gf_unavailable:
         tables.append(gitlabform_table(gitlabform, gf_unavailable))
     if gitlabform:
+        tables.append(growth_table(gitlabform))
         tables.append(goals_table(gitlabform))
+        tables.append(phase_table(gitlabform))
         tables.append(breakdown_table(gitlabform))
-    if api or other_unavailable or not (fleet or gitlabform):
+    if fleet_ssh or ssh_unavailable:
+        tables.append(fleet_ssh_table(fleet_ssh, ssh_unavailable))
+    if fleet_ssh:
+        tables.append(goals_table(fleet_ssh, size_head="Hosts"))
+        tables.append(fleet_breakdown_table(fleet_ssh))
+    if api or other_unavailable or not (fleet or gitlabform or fleet_ssh):
         tables.append(project_table(api, other_unavailable))
     if fleet:
         tables.append(fleet_table(fleet))
@@ -173,8 +182,21 @@ def gitlabform_table(rows: list[dict], unavailable: list[dict]) -> str:
     return _table(head, lines)
 
 
-def goals_table(rows: list[dict]) -> str:
-    head = ["Goal (issue 15)", "N", "Latency", "Target", "Measured", "Met"]
+def _mb(value) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
+def growth_table(rows: list[dict]) -> str:
+    """How wall time, reads and the module's peak memory grow with N (0 ms rows: no injected delay)."""
+    head = ["N", "Run", "runnercreds.gitlab s", "runnercreds reads / writes", "module peak RSS MB",
+            "GitLabForm s", "GitLabForm reads / writes"]
+    lines = [[r["size"], r["phase"], f"{r['ours_s']:.2f}", r["ours_rw"], _mb(r.get("module_peak_rss_mb")),
+              f"{r['alt_s']:.2f}", r["alt_rw"]] for r in rows if r["latency_ms"] == 0]
+    return _table(head, lines)
+
+
+def goals_table(rows: list[dict], size_head: str = "N") -> str:
+    head = ["Goal (issue 15)", size_head, "Latency", "Target", "Measured", "Met"]
     lines = [[g["goal"], r["size"], f"{r['latency_ms']} ms", g["target"], g["measured"],
               "met" if g["met"] else "**not met**"] for r in rows for g in r.get("goals", [])]
     return _table(head, lines)
@@ -182,6 +204,28 @@ def goals_table(rows: list[dict]) -> str:
 
 def _s(value) -> str:
     return "-" if value is None else f"{value:.2f}"
+
+
+def phase_table(rows: list[dict]) -> str:
+    """Where runnercreds.gitlab's time goes, measured: Ansible's start-up (an empty play), then inside
+    the module processes (bench/probe): start (exec to the first request: interpreter, imports,
+    AnsiballZ, set-up), HTTP (time with a request in flight), apply (the rest of the process:
+    planning, applying, answering); Ansible around the modules = wall - start-up - module processes."""
+    head = ["N", "Latency", "Run", "runnercreds.gitlab s", "Ansible start-up s", "module runs",
+            "module start s", "HTTP s", "apply s", "Ansible around the modules s", "module peak RSS MB"]
+    lines = []
+    for r in rows:
+        b = (r.get("breakdown") or {}).get("ours") or {}
+        m = b.get("measured")
+        if not m:
+            continue
+        around = None
+        if b.get("ansible_start_s") is not None:
+            around = b["wall_s"] - b["ansible_start_s"] - m["wall_s"]
+        lines.append([r["size"], f"{r['latency_ms']} ms", r["phase"], _s(b["wall_s"]), _s(b.get("ansible_start_s")),
+                      m["modules"], _s(m["start_s"]), _s(m["http_s"]), _s(m["rest_s"]), _s(around),
+                      _mb(r.get("module_peak_rss_mb"))])
+    return _table(head, lines)
 
 
 def breakdown_table(rows: list[dict]) -> str:
@@ -200,6 +244,35 @@ def breakdown_table(rows: list[dict]) -> str:
                       f"{_s(o['http_sequential_s'])} / {o['max_in_flight']} / {_s(o['http_overlapped_s'])}",
                       _s(o["rest_s"]), _s(g["wall_s"]), _s(g["start_s"]), g["requests"], _s(g["http_s"]),
                       _s(g["rest_s"])])
+    return _table(head, lines)
+
+
+def fleet_ssh_table(rows: list[dict], unavailable: list[dict]) -> str:
+    head = ["Rows", "Hosts", "Latency", "Run", "runnercreds.gitlab s", "s / host", "Alternative s", "Speed-up",
+            "runnercreds tasks / host", "Alternative tasks / host", "runnercreds reads / writes",
+            "Alternative reads / writes", "Goal"]
+    lines = [[r["title"], r["size"], f"{r['latency_ms']} ms", r["phase"], f"{r['ours_s']:.2f}",
+              f"{r['ours_s'] / r['size']:.2f}", f"{r['alt_s']:.2f}", f"**{r['speedup']}**", r["ours_tasks"],
+              r["alt_tasks"], r["ours_rw"], r["alt_rw"], _goal_cell(r)] for r in rows]
+    lines += [[u["title"], u["sizes"], "-", "-", u["reason"]] + ["-"] * 8 for u in unavailable]
+    return _table(head, lines)
+
+
+def fleet_breakdown_table(rows: list[dict]) -> str:
+    """Where a fleet run over SSH goes: see rows/fleet_ssh.py fleet_breakdown()."""
+    head = ["Hosts", "Run", "Tool", "wall s", "Ansible start-up s", "tasks on the hosts s", "API tasks s",
+            "between tasks s", "tasks", "requests", "HTTP s (sequential)", "slowest tasks s"]
+    lines = []
+    for r in rows:
+        b = r.get("breakdown")
+        if not b:
+            continue
+        for label, key in ((OURS, "ours"), (r["alternative"], "alt")):
+            x = b[key]
+            slow = "; ".join(f"{name} {t:.2f}" for name, t in x["slowest"])
+            lines.append([r["size"], r["phase"], label, _s(x["wall_s"]), _s(x["ansible_start_s"]),
+                          _s(x["host_tasks_s"]), _s(x["api_tasks_s"]), _s(x["between_tasks_s"]), x["tasks"],
+                          x["requests"], _s(x["http_sequential_s"]), slow])
     return _table(head, lines)
 
 
@@ -254,13 +327,15 @@ def render_markdown(doc: dict, table: str) -> str:
         f"{table}\n\n"
         f"{_gitlabform_note(doc)}"
         f"Wall seconds: whole `ansible-playbook` (or `gitlabform`) run, median of the repeats "
-        f"({c['repeat']} for runnercreds.gitlab; {c['alt_repeat']} for community.general, uri and the fleet "
-        f"alternative; GitLabForm as many as runnercreds.gitlab; every sample in the JSON). Speed-up: alternative's "
+        f"({c['repeat']} for runnercreds.gitlab; {c['alt_repeat']} for community.general and uri; GitLabForm as "
+        f"many as runnercreds.gitlab; {c.get('fleet_repeat', c['repeat'])} per tool in the fleet rows; every "
+        f"sample in the JSON). Speed-up: alternative's "
         f"seconds / runnercreds.gitlab's. Requests saved: alternative's requests / runnercreds.gitlab's. Reads "
         f"and writes: the test server's own counters for that run. Latency: the server's injected delay per API "
         f"request.\n\n"
         f"No-change re-run of runnercreds.gitlab at most one read per project (+{CONSTANT_READS} per module run), "
         f"no write, changed=0: {'met on every row' if not failed else 'NOT met on ' + str(len(failed)) + ' rows'}.\n\n"
+        f"{_fleet_ssh_note(doc)}"
         f"{_fleet_note(doc)}"
         f"{_floor_note(doc)}"
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, {m['os']}.  \n"
@@ -299,8 +374,33 @@ def _gitlabform_note(doc: dict) -> str:
     )
 
 
+def _fleet_ssh_note(doc: dict) -> str:
+    rows = [r for r in doc["rows"] if r.get("table") == "fleet_ssh"]
+    if not rows:
+        return ""
+    goals = [g for r in rows for g in r.get("goals", [])]
+    met = sum(1 for g in goals if g["met"])
+    cal = doc.get("calibration", {}).get("fleet_ssh", {})
+    pings = "; ".join(f"{hosts} hosts: {c.get('ping_cold_s')} s without a master, {c.get('ping_warm_s')} s with one"
+                      for hosts, c in sorted(cal.items(), key=lambda kv: int(kv[0])))
+    return (
+        "Fleet rows over SSH: fresh runner containers per run (`rcbench-ssh-N`, the runner image plus Debian's "
+        "openssh-server), each with its own sshd on a 127.0.0.1 port, key-only root login with a key generated "
+        "for the run, its host key pinned; Ansible connects with `ansible.builtin.ssh`, pipelining on, "
+        "ControlMaster/ControlPersist (every measured run starts without a master: they are closed after each "
+        "run, as a scheduled run would find them). Ten projects per host (the first with push), the same "
+        "inventory for both playbooks (`fleet_runnercreds.yml`, `fleet_builtin.yml`), Ansible's default 5 forks. "
+        f"Goals met: {met} of {len(goals)}. Breakdown: Ansible start-up = an empty play on this inventory; tasks "
+        "on the hosts and API tasks = the JSON callback's task times (first host's start to last host's end); "
+        "between tasks = the rest of the wall time (forks, templating, result handling); HTTP = requests x the "
+        "server's time per request, one at a time. A task that returns at once (`ping`) on every host: "
+        f"{pings or '-'}.\n\n"
+    )
+
+
 def _fleet_note(doc: dict) -> str:
-    if not any(r.get("ours_tasks") is not None for r in doc["rows"]):
+    if not any(r.get("table") == "fleet" or (r.get("ours_tasks") is not None and r.get("table") != "fleet_ssh")
+               for r in doc["rows"]):
         return ""
     return ("Fleet rows: fresh runner containers (podman, host networking) per run; every container gets two "
             "projects (one with push, one read-only), the same for both playbooks. Containers: the number of "

@@ -73,3 +73,108 @@ def test_gitlabform_rows_first_with_their_goals():
     assert "**not met** (≥ 1.5× faster, 0 writes: 1.00×, 0 writes)" in text
     goal_lines = [line for line in report.goals_table(rows[:2]).splitlines() if "vs GitLabForm" in line]
     assert len(goal_lines) == 2
+
+
+# --- the fleet rows over SSH and the module's peak memory (issue 15) ---------------------------------
+
+
+@pytest.mark.parametrize("phase, hosts, ours, alt, writes, verdicts", [
+    (goals.RERUN, 6, 12.0, 24.0, 0, [True, True]),     # 2x exactly, 2.0 s per host exactly
+    (goals.RERUN, 6, 12.1, 30.0, 0, [True, False]),    # fast enough against the loop, too slow per host
+    (goals.RERUN, 6, 6.0, 11.9, 0, [False, True]),
+    (goals.RERUN, 6, 6.0, 30.0, 1, [False, True]),     # a re-run that writes misses the speed-up goal
+    (goals.RERUN, 3, 30.0, 90.0, 0, [True]),           # the per-host goal is at 6 hosts only
+    (goals.FIRST, 6, 10.0, 15.0, 60, [True]),          # 1.5x exactly; writes are the job on a first run
+    (goals.FIRST, 12, 10.0, 14.9, 60, [False]),
+])
+def test_fleet_goals(phase, hosts, ours, alt, writes, verdicts):
+    found = goals.fleet_goals(phase, hosts, ours, alt, writes)
+    assert [g["met"] for g in found] == verdicts
+    assert found[0]["ratio"] == round(alt / ours, 2)
+
+
+def test_rss_goal():
+    assert goals.rss_goal(200, 500.0) is None
+    assert goals.rss_goal(2000, 149.9)["met"] is True
+    assert goals.rss_goal(2000, 150.0)["met"] is False
+    unmeasured = goals.rss_goal(2000, None)
+    assert unmeasured["met"] is False and unmeasured["measured"] == "not measured"
+
+
+def test_module_probe_pairs_gnu_time_and_http_lines(tmp_path):
+    from bench.playbook import ModuleProbe  # pylint: disable=import-outside-toplevel
+
+    probe = ModuleProbe(str(tmp_path))
+    probe.reset()
+    with open(probe.out, "a", encoding="utf-8") as fh:
+        fh.write("61234 0.81 /venv/bin/python /root/.ansible/tmp/ansible-tmp-1/AnsiballZ_project_set_info.py\n"
+                 "Command exited with non-zero status 1\n"
+                 "98765 2.50 /venv/bin/python /root/.ansible/tmp/ansible-tmp-2/AnsiballZ_deploy_key.py\n")
+    assert probe.read() == [{"module": "project_set_info", "rss_kib": 61234, "wall_s": 0.81},
+                            {"module": "deploy_key", "rss_kib": 98765, "wall_s": 2.5}]
+    with open(probe.http_out, "a", encoding="utf-8") as fh:
+        fh.write("project_set_info 0.6000 0.0500 2 0.8000\ndeploy_key 0.7000 1.2500 40 2.4000\n")
+    runs = probe.read()
+    assert runs[1] == {"module": "deploy_key", "rss_kib": 98765, "wall_s": 2.5, "first_request_s": 0.7,
+                       "http_s": 1.25, "requests": 40}
+    with open(probe.interpreter, encoding="utf-8") as fh:
+        script = fh.read()
+    assert script.startswith("#!/bin/sh\n") and sys.executable in script and probe.out in script
+    probe.reset()
+    assert probe.read() == []
+
+
+def test_probe_counts_overlapping_requests_once():
+    import importlib.util  # pylint: disable=import-outside-toplevel
+
+    # Loaded from its file under a name of its own: the interpreter may have a sitecustomize already.
+    spec = importlib.util.spec_from_file_location(
+        "rcbench_probe", os.path.join(REPO, "benchmarks", "bench", "probe", "sitecustomize.py"))
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)  # without RCBENCH_HTTP_LOG it installs nothing
+    # Two overlapping requests of a thread pool (0-2 and 1-3), a gap, one more (5-6): 4 s in flight.
+    assert probe._union([(5.0, 6.0), (0.0, 2.0), (1.0, 3.0)]) == 4.0  # pylint: disable=protected-access
+    assert probe._union([(0.0, 4.0), (1.0, 2.0)]) == 4.0  # pylint: disable=protected-access
+    assert probe._union([]) == 0.0  # pylint: disable=protected-access
+
+
+def _ssh_row(phase, hosts, ours_s, alt_s, writes):
+    cell = {"ansible_start_s": 0.8, "host_tasks_s": 3.0, "api_tasks_s": 1.0, "between_tasks_s": 0.5, "tasks": 18,
+            "requests": 11, "http_sequential_s": 0.01, "slowest": [["Generate the key pair", 1.25]], "wall_s": ours_s}
+    return {"table": "fleet_ssh", "title": "ssh fleet", "size": hosts, "latency_ms": 0, "phase": phase,
+            "ours_s": ours_s, "alt_s": alt_s, "alternative": "builtin", "speedup": report.ratio(alt_s, ours_s),
+            "ours_rw": f"11 / {writes}", "alt_rw": "30 / 0", "requests_ratio": "2.7×", "ours_tasks": "18 (0 changed)",
+            "alt_tasks": "7 (0 changed)", "goals": goals.fleet_goals(phase, hosts, ours_s, alt_s, writes),
+            "breakdown": {"ours": cell, "alt": dict(cell, wall_s=alt_s)}}
+
+
+def test_fleet_ssh_tables_mark_every_goal():
+    rows = [_ssh_row(goals.FIRST, 6, 20.0, 25.0, 60), _ssh_row(goals.RERUN, 6, 15.0, 33.0, 0),
+            {"table": "fleet", "title": "podman fleet", "size": 1, "latency_ms": 0, "phase": goals.FIRST,
+             "ours_s": 9.0, "alt_s": 9.0, "alternative": "builtin", "speedup": "1.0×", "ours_rw": "2 / 2",
+             "alt_rw": "6 / 2", "requests_ratio": "3.0×", "ours_tasks": "12 (5 changed)", "alt_tasks": "8 (6 changed)"}]
+    text = report.build_table(rows, [])
+    # The SSH rows have a table of their own (with s / host and the goal), before the podman fleet rows.
+    assert text.index("ssh fleet") < text.index("podman fleet")
+    assert "| 15.00 | 2.50 | 33.00 |" in text
+    assert "**not met** (≥ 1.5× faster: 1.25×)" in text
+    assert "met (≥ 2× faster, 0 writes: 2.20×, 0 writes)" in text
+    goal_lines = [line for line in text.splitlines() if line.startswith("| no-change re-run per host")]
+    assert goal_lines == ["| no-change re-run per host, amortised at 6 hosts | 6 | 0 ms | ≤ 2 s / host | "
+                          "2.50 s / host | **not met** |"]
+    assert "Generate the key pair 1.25" in report.fleet_breakdown_table(rows[:2])
+    # The podman rows' table has no goal column and does not list the SSH rows.
+    podman = report.fleet_table([r for r in rows if r["table"] == "fleet"])
+    assert "ssh fleet" not in podman and "Goal" not in podman
+
+
+def test_growth_table_shows_module_memory_at_0_ms():
+    rows = []
+    for size, rss in ((20, 61.2), (2000, None)):
+        row = _row(goals.RERUN, 2.0, 3.0, 0)
+        row.update(size=size, module_peak_rss_mb=rss)
+        rows.append(row)
+    rows.append(dict(_row(goals.RERUN, 2.0, 3.0, 0), latency_ms=20, size=200, module_peak_rss_mb=99.0))
+    lines = report.growth_table(rows).splitlines()[2:]
+    assert [line.split(" | ")[0] for line in lines] == ["| 20", "| 2000"]
+    assert "| 61 |" in lines[0] and "| - |" in lines[1]

@@ -80,6 +80,9 @@ class FleetConvergenceRows(RowType):
     # so the injected latency moves these rows by noise only (earlier runs: 0 vs 20 ms within 10 %),
     # and the 20 ms rows cost seven of make bench's 30 minutes. --latency 0,20 measures both.
     default_latencies = (0,)
+    # One run per tool and phase whatever --repeat says: a fleet run takes 10 to 90 s here, the
+    # repeats of the 6-host rows alone took 8 of make bench's 30 minutes (earlier runs varied by
+    # a few percent, less than the ratios the goals ask for). --fleet-repeat asks for more.
     per_host = 2
     ssh_port = 2222
     ours = Tool(OURS, "fleet_runnercreds.yml")
@@ -102,15 +105,32 @@ class FleetConvergenceRows(RowType):
         # One deploy_key run per host, each at most one read per project (+ a constant).
         return size * (self.per_host + CONSTANT_READS)
 
-    def inventory(self, fleet: Fleet, fixture: Fixture, host_key: str) -> dict:
+    def connection_vars(self, fleet) -> dict:
+        """How Ansible reaches the fleet's hosts (group vars; a host's own vars may add to them)."""
+        return {"ansible_connection": "containers.podman.podman"}
+
+    def host_vars(self, fleet, index: int) -> dict:
+        return {}
+
+    def start_fleet(self, size: int, ctx):
+        return Fleet(size, ctx.server_log)
+
+    def between_runs(self, fleet) -> None:
+        """After each measured run (the SSH rows close their connections here)."""
+
+    def before_runs(self, ctx, fleet, inv_path: str, env: dict, size: int) -> None:
+        """On a fresh fleet, before its measured runs (the SSH rows calibrate here)."""
+
+    def inventory(self, fleet, fixture: Fixture, host_key: str) -> dict:
         hosts = {}
         for i, name in enumerate(fleet.names):
-            push, read = fixture.projects[self.per_host * i:self.per_host * i + 2]
-            hosts[name] = {"runner_ssh_key_projects": [{"project": push, "can_push": True},
-                                                       {"project": read, "can_push": False}]}
+            # The host's share of the fixture: the first project with push, the others read-only.
+            mine = fixture.projects[self.per_host * i:self.per_host * (i + 1)]
+            hosts[name] = dict(self.host_vars(fleet, i),
+                               runner_ssh_key_projects=[{"project": p, "can_push": j == 0} for j, p in enumerate(mine)])
         return {"all": {"children": {"runners": {
             "vars": {
-                "ansible_connection": "containers.podman.podman",
+                **self.connection_vars(fleet),
                 "runner_ssh_key_gitlab_ssh_host": "127.0.0.1",
                 "runner_ssh_key_gitlab_ssh_port": self.ssh_port,
                 "runner_ssh_key_host_keys": [host_key],
@@ -137,19 +157,22 @@ class FleetConvergenceRows(RowType):
         tools = [self.ours, self.alternative]
         cells = cells_for(self.name, tools, size, latency)
         host_key = public_key().rsplit(" ", 1)[0]  # "ssh-ed25519 AAAA...", as in ssh_host_ed25519_key.pub
-        for dummy, tool in turns(tools, {self.ours.name: repeat, self.alternative.name: alt_repeat}):
-            with fixture.start(ctx.workdir, ctx.server_log) as server, Fleet(size, ctx.server_log) as fleet:
+        times = {self.ours.name: ctx.fleet_repeat, self.alternative.name: min(alt_repeat, ctx.fleet_repeat)}
+        for dummy, tool in turns(tools, times):
+            with fixture.start(ctx.workdir, ctx.server_log) as server, self.start_fleet(size, ctx) as fleet:
                 server.control("PUT", "latency", {"ms": latency})
                 env = ansible_env(server.url, fixture.bot_token, ctx.collections, ctx.ansible_home)
                 inventory = self.inventory(fleet, fixture, host_key)
                 inv_path = os.path.join(ctx.workdir, f"fleet-{size}.yml")
                 with open(inv_path, "w", encoding="utf-8") as fh:
                     json.dump(inventory, fh, indent=1)  # JSON is YAML
+                self.before_runs(ctx, fleet, inv_path, env, size)
                 for phase in PHASES:
                     server.control("DELETE", "requests")
-                    wall, rc, recap = run_fleet_playbook(tool.playbook, inv_path, env, ctx.ansible_log)
+                    wall, rc, recap, tasks = run_fleet_playbook(tool.playbook, inv_path, env, ctx.ansible_log)
+                    self.between_runs(fleet)
                     changed = sum(h["changed"] for h in recap.values()) if recap else None
-                    sample = RunResult(wall, rc, changed, **server.counters(), recap=recap)
+                    sample = RunResult(wall, rc, changed, **server.counters(), recap=recap, tasks=tasks)
                     cells[(tool.name, phase)].samples.append(sample)
                     tph = sample.tasks_per_host
                     log_sample(self.name, size, latency, tool.name, phase, sample,

@@ -22,8 +22,8 @@ import time
 
 from ..common import OURS, VENVS, log, public_key
 from ..fixtures import Fixture
-from ..goals import RERUN, by_family, key_reads_goal, reads_goal, speedup_goal
-from ..playbook import ansible_env, run_timed_playbook
+from ..goals import RERUN, by_family, key_reads_goal, reads_goal, rss_goal, speedup_goal
+from ..playbook import ModuleProbe, ansible_env, run_timed_playbook
 from .base import Measurement, RowType, Tool, cells_for, register, turns
 
 KEY_TITLE = "runner-fleet"
@@ -141,6 +141,7 @@ class GitLabFormRows(RowType):
         self.alternative = Tool("GitLabForm", "")
         self.calibration: dict = {}
         self.key = public_key()
+        self.probe: ModuleProbe | None = None
 
     def unavailable(self):
         reason = self.venv.ensure()
@@ -213,7 +214,11 @@ class GitLabFormRows(RowType):
         vars_file = os.path.join(ctx.workdir, f"{self.name}-{fixture.size}.json")
         with open(vars_file, "w", encoding="utf-8") as fh:
             # Only what the playbook reads: it names the projects by their group, like GitLabForm.
-            json.dump({"bench_group": fixture.group, "bench_public_key": self.key, "bench_key_title": KEY_TITLE}, fh)
+            job = {"bench_group": fixture.group, "bench_public_key": self.key, "bench_key_title": KEY_TITLE}
+            if ModuleProbe.available():
+                self.probe = self.probe or ModuleProbe(ctx.workdir)
+                job["ansible_python_interpreter"] = self.probe.interpreter
+            json.dump(job, fh)
         config = os.path.join(ctx.workdir, f"gitlabform-{fixture.size}.yml")
         with open(config, "w", encoding="utf-8") as fh:
             fh.write(gitlabform_config(fixture.group, self.key))
@@ -233,8 +238,10 @@ class GitLabFormRows(RowType):
     def _run_tool(self, ctx, tool, vars_file, env, config, fixture, server) -> tuple:
         """One run of either tool: ``(wall, rc, changed, extra)`` for :meth:`run_phases`."""
         if tool is self.ours:
+            if self.probe:
+                self.probe.reset()
             wall, rc, changed, tasks = run_timed_playbook(tool.playbook, vars_file, env, ctx.ansible_log)
-            return wall, rc, changed, {"tasks": tasks}
+            return wall, rc, changed, {"tasks": tasks, "modules": self.probe.read() if self.probe else None}
         # GitLabForm reports no "changed"; its writes are in the server's counters.
         wall, rc = self._run_gitlabform(ctx, config, fixture.group, server.url, fixture.admin_token)
         return wall, rc, None, {"tasks": None}
@@ -255,8 +262,35 @@ class GitLabFormRows(RowType):
             two_task = sum(families.get(f, {}).get("reads", 0) for f in ("deploy_key", "protected_tag", "other"))
             goals += [reads_goal(ours.size, two_task),
                       key_reads_goal(ours.size, families.get("deploy_key", {}).get("reads", 0))]
-        return {"goals": [g for g in goals if g], "families": families,
+        peak = module_peak_mb(ours)
+        goals.append(rss_goal(ours.size, peak))
+        return {"goals": [g for g in goals if g], "families": families, "module_peak_rss_mb": peak,
                 "breakdown": breakdown(ours, alt, self.calibration, floor)}
+
+
+def module_peak_mb(m: Measurement) -> float | None:
+    """The largest peak RSS of any module process in any sample of the cell, in MB (None: unmeasured)."""
+    peaks = [run["rss_kib"] for s in m.samples for run in (s.modules or [])]
+    return round(max(peaks) / 1024, 1) if peaks else None
+
+
+def module_phases(m: Measurement) -> dict | None:
+    """What the module processes measured of themselves (medians of the samples' sums over the play's
+    module runs): their wall time, the time to their first request (interpreter, imports, set-up),
+    the time with a request in flight, and the rest (planning, applying, answering between requests)."""
+    sums = []
+    for s in m.samples:
+        runs = s.modules or []
+        if not runs or any("http_s" not in r for r in runs):
+            continue
+        wall = sum(r["wall_s"] for r in runs)
+        start = sum(r["first_request_s"] for r in runs)
+        http = sum(r["http_s"] for r in runs)
+        sums.append({"modules": len(runs), "wall_s": wall, "start_s": start, "http_s": http,
+                     "rest_s": wall - start - http})
+    if not sums:
+        return None
+    return {key: _median(x[key] for x in sums) for key in sums[0]}
 
 
 def breakdown(ours: Measurement, alt: Measurement, calibration: dict, floor_ms: float) -> dict:
@@ -290,7 +324,8 @@ def breakdown(ours: Measurement, alt: Measurement, calibration: dict, floor_ms: 
         "ours": {"wall_s": round(ours.wall_median, 3), "ansible_start_s": start, "tasks_s": tasks_s, "tasks": tasks,
                  "module_start_s": module, "tasks_fixed_s": fixed, "requests": o.total,
                  "http_sequential_s": http_seq, "max_in_flight": in_flight, "http_overlapped_s": http_est,
-                 "rest_s": ours_rest,
+                 "rest_s": ours_rest, "measured": module_phases(ours),
+                 "module_peak_rss_mb": module_peak_mb(ours),
                  "outside_tasks_s": round(ours.wall_median - tasks_s, 3) if tasks_s is not None else None},
         "gitlabform": {"wall_s": round(alt.wall_median, 3), "start_s": gf_start, "requests": a.total,
                        "http_s": gf_http, "max_in_flight": a.max_in_flight, "rest_s": gf_rest},
