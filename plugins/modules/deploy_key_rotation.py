@@ -11,8 +11,8 @@ short_description: Replace an SSH deploy key on GitLab projects and their protec
 version_added: 0.2.0
 description:
   - The GitLab side of rotating a deploy key, in two steps with the host's own work between them. The
-    M(runnercreds.gitlab.runner_ssh_key) role runs them around switching the host to the successor and
-    verifying it from the host.
+    R(runnercreds.gitlab.runner_ssh_key, ansible_collections.runnercreds.gitlab.runner_ssh_key_role) role
+    runs them around switching the host to the successor and verifying it from the host.
   - O(step=add_successor) links the successor (O(successor)) on every project of the task, with the predecessor's
     write access there (or the entry's own C(can_push)), and adds it to every protected tag that allows the
     predecessor. Afterwards both keys work everywhere.
