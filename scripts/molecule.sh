@@ -2,10 +2,15 @@
 # Runs `molecule test` for each scenario given, or for every molecule/*/molecule.yml.
 #   scripts/molecule.sh                 all scenarios
 #   scripts/molecule.sh default other   just these
+#   RUNNER_SUITE=trixie scripts/molecule.sh runner_ssh_key
+#                                       on runner containers of another Debian suite
 # Exits non-zero if any scenario fails (all are still run, and listed at the end).
+# scripts/molecule-matrix.sh runs scenarios on every suite.
 #
-# Needs the runner image (scripts/build-runner-image.sh, run here if missing)
-# and the venv (.venv, `make venv`).
+# Needs the runner image of the suite (scripts/build-runner-image.sh, run here
+# if missing) and the venv (.venv, `make venv`). The scenarios' runner
+# platforms take their image from RUNNERCREDS_RUNNER_IMAGE, set here from
+# RUNNER_SUITE (default bookworm: localhost/runnercreds-runner:latest).
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -24,8 +29,14 @@ export PY_COLORS="${PY_COLORS:-0}"
 export NO_COLOR="${NO_COLOR:-1}"
 
 command -v molecule >/dev/null || { echo "molecule.sh: no molecule in $repo/.venv (run: make venv)" >&2; exit 1; }
-if ! podman image exists localhost/runnercreds-runner:latest; then
-  "$repo/scripts/build-runner-image.sh"
+# shellcheck source=scripts/lib/debootstrap-image.sh
+. "$repo/scripts/lib/debootstrap-image.sh"
+suite="${RUNNER_SUITE:-bookworm}"
+# The name the image builder gives this suite's image, from the builder itself.
+export RUNNERCREDS_RUNNER_IMAGE
+RUNNERCREDS_RUNNER_IMAGE="$(debootstrap_image_name runner "$suite"):latest"
+if ! podman image exists "$RUNNERCREDS_RUNNER_IMAGE"; then
+  RUNNER_SUITE="$suite" "$repo/scripts/build-runner-image.sh"
 fi
 
 if [ "$#" -gt 0 ]; then
@@ -50,18 +61,24 @@ for s in "${scenarios[@]}"; do
     failed+=("$s")
     continue
   fi
-  echo "== molecule test -s $s"
+  # A scenario without runner platforms (rotation_timer: the control image)
+  # is the same test on every suite; it runs on bookworm only.
+  if [ "$suite" != bookworm ] && ! grep -q 'RUNNERCREDS_RUNNER_IMAGE' "molecule/$s/molecule.yml"; then
+    echo "== $s ($suite): skipped, it has no runner platform"
+    continue
+  fi
+  echo "== molecule test -s $s ($suite)"
   start=$SECONDS
   if molecule test -s "$s"; then
-    echo "== $s: passed in $((SECONDS - start))s"
+    echo "== $s ($suite): passed in $((SECONDS - start))s"
   else
-    echo "== $s: FAILED after $((SECONDS - start))s" >&2
+    echo "== $s ($suite): FAILED after $((SECONDS - start))s" >&2
     failed+=("$s")
   fi
 done
 
 if [ "${#failed[@]}" -gt 0 ]; then
-  echo "molecule.sh: failed scenarios: ${failed[*]}" >&2
+  echo "molecule.sh: failed scenarios ($suite): ${failed[*]}" >&2
   exit 1
 fi
-echo "molecule.sh: all passed (${scenarios[*]})"
+echo "molecule.sh: all passed ($suite: ${scenarios[*]})"

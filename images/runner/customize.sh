@@ -4,11 +4,24 @@
 set -eu
 
 # Full apt sources, so a test may still apt-get something (host networking,
-# Debian mirror reachable). No package lists are shipped in the image.
-cat >/etc/apt/sources.list <<'SOURCES'
-deb http://deb.debian.org/debian bookworm main
-deb http://deb.debian.org/debian bookworm-updates main
-deb http://deb.debian.org/debian-security bookworm-security main
+# Debian mirror reachable). No package lists are shipped in the image. The
+# suite is the tree's own (one recipe for bookworm and trixie), in the deb822
+# format both apt versions read and trixie's apt prefers to sources.list.
+. /etc/os-release
+suite="${VERSION_CODENAME:?/etc/os-release names no VERSION_CODENAME}"
+rm -f /etc/apt/sources.list
+cat >/etc/apt/sources.list.d/debian.sources <<SOURCES
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: $suite $suite-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb
+URIs: http://deb.debian.org/debian-security
+Suites: $suite-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SOURCES
 
 # Services must never start inside these containers (no init system runs).

@@ -1,27 +1,49 @@
 # shellcheck shell=bash
 # Sourced by scripts/build-runner-image.sh and scripts/build-control-image.sh:
-# build a container image from Debian bookworm (debootstrap minbase) plus
-# images/<kind>/packages.txt, customized in a chroot by images/<kind>/customize.sh,
-# imported with `podman import`, and cached by a content hash of the recipe.
+# build a container image from a Debian suite (debootstrap minbase, bookworm
+# unless DEBOOTSTRAP_SUITE says otherwise) plus images/<kind>/packages.txt,
+# customized in a chroot by images/<kind>/customize.sh, imported with
+# `podman import`, and cached by a content hash of the recipe.
 #
 #   build_debootstrap_image KIND FORCE [CHANGE...]
 #   KIND     runner | control (images/<kind>/ holds the recipe)
 #   FORCE    1 to rebuild even if the image exists
 #   CHANGE   `podman import --change` values (CMD, STOPSIGNAL, ENV)
-# Tags: localhost/runnercreds-<kind>:<hash> and :latest, <hash> covering the entry
-# script, this library and images/<kind>/*. The debootstrap tree is written under
-# $RUNNERCREDS_CACHE (default /var/cache/runnercreds), never into the repo;
-# downloaded .debs stay there, shared by both images (one build at a time).
+#   DEBOOTSTRAP_SUITE  (variable or environment) Debian suite, default bookworm;
+#            one recipe serves every suite (customize.sh reads the suite from
+#            the tree's /etc/os-release)
+# Tags: <name>:<hash> and <name>:latest, <name> from debootstrap_image_name
+# (localhost/runnercreds-<kind> for bookworm, localhost/runnercreds-<kind>-<suite>
+# otherwise), <hash> covering the suite, the entry script, this library and
+# images/<kind>/*. The debootstrap tree is written under $RUNNERCREDS_CACHE
+# (default /var/cache/runnercreds), never into the repo; downloaded .debs stay
+# there, shared by all images and suites (one build at a time).
+
+# debootstrap_image_name KIND [SUITE]: the image name without tag. Bookworm
+# keeps the plain name every existing user (scenarios, demo, benchmarks) knows.
+debootstrap_image_name() {
+  local suite="${2:-${DEBOOTSTRAP_SUITE:-bookworm}}"
+  if [ "$suite" = bookworm ]; then
+    echo "localhost/runnercreds-$1"
+  else
+    echo "localhost/runnercreds-$1-$suite"
+  fi
+}
 
 build_debootstrap_image() {
   local image_kind="$1" image_force="$2"
   shift 2
   local image_changes=("$@")
+  # The suite becomes part of an image name: keep it a plain Debian codename.
+  if ! [[ "${DEBOOTSTRAP_SUITE:-bookworm}" =~ ^[a-z]+$ ]]; then
+    echo "$image_kind image: DEBOOTSTRAP_SUITE must be a Debian codename such as bookworm or trixie" >&2
+    return 1
+  fi
   local repo recipe name suite mirror cache hash image log root start include
   repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
   recipe="$repo/images/$image_kind"
-  name="localhost/runnercreds-$image_kind"
-  suite="bookworm"
+  suite="${DEBOOTSTRAP_SUITE:-bookworm}"
+  name="$(debootstrap_image_name "$image_kind" "$suite")"
   mirror="${RUNNER_IMAGE_MIRROR:-http://deb.debian.org/debian}"
   cache="${RUNNERCREDS_CACHE:-/var/cache/runnercreds}"
   export CONTAINERS_CONF="${CONTAINERS_CONF:-$repo/.config/containers.conf}"
@@ -30,13 +52,16 @@ build_debootstrap_image() {
   local as_root=()
   if [ "$(id -u)" -ne 0 ]; then as_root=(sudo); fi
 
-  # By relative path and content (independent of mtimes and the checkout path).
+  # By relative path and content (independent of mtimes and the checkout path),
+  # and the suite: the same recipe on another suite is another image.
   hash="$(
     cd "$repo" || exit 1
-    { echo "scripts/build-$image_kind-image.sh"; echo scripts/lib/debootstrap-image.sh; find "images/$image_kind" -type f; } \
-      | LC_ALL=C sort \
-      | while read -r f; do printf '%s  %s\n' "$(sha256sum <"$f" | cut -c1-64)" "$f"; done \
-      | sha256sum | cut -c1-16
+    {
+      { echo "scripts/build-$image_kind-image.sh"; echo scripts/lib/debootstrap-image.sh; find "images/$image_kind" -type f; } \
+        | LC_ALL=C sort \
+        | while read -r f; do printf '%s  %s\n' "$(sha256sum <"$f" | cut -c1-64)" "$f"; done
+      echo "suite $suite"
+    } | sha256sum | cut -c1-16
   )"
   image="$name:$hash"
   if [ "$image_force" != 1 ] && podman image exists "$image"; then
@@ -62,6 +87,12 @@ build_debootstrap_image() {
   trap "${as_root[*]} rm -rf --one-file-system '$root'" EXIT
   "${as_root[@]}" rm -rf --one-file-system "$root"
 
+  # A typo or a suite this host's debootstrap does not know fails here, not
+  # half-way through the download.
+  if [ ! -e "/usr/share/debootstrap/scripts/$suite" ]; then
+    echo "$image_kind image: debootstrap on this host knows no suite '$suite' (/usr/share/debootstrap/scripts/)" >&2
+    return 1
+  fi
   include="$(grep -Ev '^[[:space:]]*(#|$)' "$recipe/packages.txt" | tr -s ' \n' ',' | sed 's/,$//')"
   log="$cache/debootstrap-$image_kind-$hash.log"
   echo "$image_kind image: debootstrap $suite (minbase + $include) into $root"
@@ -80,12 +111,12 @@ build_debootstrap_image() {
   local change
   for change in "${image_changes[@]}" 'ENV LANG=C.UTF-8' \
       'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-      "LABEL org.opencontainers.image.title=runnercreds-$image_kind" "LABEL runnercreds.recipe-hash=$hash"; do
+      "LABEL org.opencontainers.image.title=runnercreds-$image_kind" "LABEL runnercreds.recipe-hash=$hash" "LABEL runnercreds.suite=$suite"; do
     changes+=(--change "$change")
   done
   echo "$image_kind image: podman import -> $image"
   "${as_root[@]}" tar --numeric-owner --xattrs -C "$root" -c . \
-    | podman import --quiet "${changes[@]}" --message "runnercreds $image_kind image, recipe $hash" - "$image" >/dev/null
+    | podman import --quiet "${changes[@]}" --message "runnercreds $image_kind image, Debian $suite, recipe $hash" - "$image" >/dev/null
   _tag_latest "$image_kind" "$name" "$image"
 
   # Old recipe versions: drop their hash tags (an image still used by a
