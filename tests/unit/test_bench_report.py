@@ -178,3 +178,19 @@ def test_growth_table_shows_module_memory_at_0_ms():
     lines = report.growth_table(rows).splitlines()[2:]
     assert [line.split(" | ")[0] for line in lines] == ["| 20", "| 2000"]
     assert "| 61 |" in lines[0] and "| - |" in lines[1]
+
+
+def test_fleet_breakdown_splits_api_and_host_tasks():
+    from bench.playbook import RunResult  # pylint: disable=import-outside-toplevel
+    from bench.rows.base import Measurement  # pylint: disable=import-outside-toplevel
+    from bench.rows.fleet_ssh import fleet_breakdown  # pylint: disable=import-outside-toplevel
+
+    m = Measurement("fleet_ssh", "runnercreds.gitlab", 6, 0, goals.RERUN)
+    tasks = [["runnercreds.gitlab.runner_ssh_key : Generate the host's key pair", 3.0],
+             ["runnercreds.gitlab.runner_ssh_key : Register the key on its projects", 2.0],
+             ["Add the deploy key to the host's projects (seed 003 step 3)", 1.5]]
+    m.samples.append(RunResult(10.0, 0, 0, 66, 66, 0, {}, tasks=tasks))
+    b = fleet_breakdown(m, {"ansible_start_s": 1.0}, floor_ms=2.0)
+    assert (b["host_tasks_s"], b["api_tasks_s"], b["between_tasks_s"]) == (3.0, 3.5, 2.5)
+    assert b["http_sequential_s"] == 0.132
+    assert b["slowest"][0] == ["Generate the host's key pair", 3.0]

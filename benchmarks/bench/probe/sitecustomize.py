@@ -38,8 +38,8 @@ def _report():
     with _LOCK:
         spans = list(_SPANS)
     first = min(s for s, dummy in spans) - _BORN if spans else 0.0
-    line = "%s %.4f %.4f %d %.4f\n" % (match.group(1) if match else "?", first, _union(spans), len(spans),
-                                        time.perf_counter() - _BORN)
+    fields = (match.group(1) if match else "?", first, _union(spans), len(spans), time.perf_counter() - _BORN)
+    line = "%s %.4f %.4f %d %.4f\n" % fields
     with open(_LOG, "a", encoding="utf-8") as fh:
         fh.write(line)
 
