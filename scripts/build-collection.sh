@@ -17,7 +17,10 @@ set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 out="${1:-$repo/build/collection}"
 galaxy="${2:-$repo/.venv/bin/ansible-galaxy}"
-stage="$repo/build/collection-stage/ansible_collections/runnercreds/gitlab"
+# A staging directory per run: tests and scripts may build at the same time.
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/runnercreds-build.XXXXXX")"
+trap 'rm -rf "$tmp"' EXIT
+stage="$tmp/ansible_collections/runnercreds/gitlab"
 
 copy_collection "$repo" "$stage"
 cp "$repo/docs/docsite/README.md" "$stage/README.md"

@@ -11,9 +11,10 @@
 #    dependencies from .venv's `ansible` package.
 # 3. `antsibull-docs lint-collection-docs --plugin-docs`: extra-docs.yml, links.yml, the guides' RST
 #    and every plugin's and role's documentation as the docsite renders it. Any finding fails.
-# 4. `antsibull-docs sphinx-init --use-current` into build/docsite, then what its build.sh does (render
-#    the RST with `antsibull-docs collection`, sphinx-build), offline: every Sphinx warning fails the
-#    build except the links into docs.ansible.com that cannot resolve without its inventory.
+# 4. `antsibull-docs sphinx-init --use-current --squash-hierarchy` into build/docsite (one collection: its
+#    page is the front page), then its build.sh (render the RST with `antsibull-docs collection`,
+#    sphinx-build), offline: every Sphinx warning fails the build except the links into docs.ansible.com
+#    and the dependencies' docsites that cannot resolve without their inventories.
 set -euo pipefail
 # shellcheck source=scripts/lib/collection-copy.sh
 . "$(dirname "$0")/lib/collection-copy.sh"
@@ -61,25 +62,25 @@ dest="$repo/build/docsite"
 rm -rf "$dest"
 mkdir -p "$dest"   # sphinx-init wants an existing directory, writable only by its owner
 antsibull-docs sphinx-init --use-current --fail-on-error --dest-dir "$dest" \
-  --title "runnercreds.gitlab" --project "runnercreds.gitlab" runnercreds.gitlab >/dev/null
+  --squash-hierarchy --title "runnercreds.gitlab" --project "runnercreds.gitlab" \
+  --copyright "runnercreds.gitlab contributors" runnercreds.gitlab >/dev/null
 # Offline: intersphinx would try docs.ansible.com and docs.python.org for every build and warn.
 cat >>"$dest/conf.py" <<'PY'
 
 # scripts/docs.sh: built offline, so no intersphinx inventories (docs.ansible.com is not reachable).
 intersphinx_mapping = {}
 PY
-# What the generated build.sh does, with Sphinx's warnings in a file instead of -W: without intersphinx,
-# the links antsibull-docs writes into ansible-core's docs (common return values, configuration
-# settings) and into the dependencies' docsites stay unresolved. Those, and only those, are expected;
-# any other warning (a broken link between our own pages, bad RST in a guide) fails the build.
-(
-  cd "$dest"
-  mkdir -p rst
-  chmod og-w rst   # antsibull-docs wants that directory only writable by its owner
-  antsibull-docs --config-file antsibull-docs.cfg collection --cleanup everything --fail-on-error \
-    --use-current --dest-dir rst runnercreds.gitlab
-  sphinx-build -M html rst build -c . --keep-going -q -w sphinx-warnings.log
-) >"$dest/build.log" 2>&1 || { cat "$dest/build.log"; echo "docs.sh: the docsite build failed" >&2; exit 1; }
+# The generated build.sh renders the RST (antsibull-docs collection) and runs sphinx-build with -W. Run
+# it with Sphinx's warnings going to a file instead of -W: without intersphinx, the links antsibull-docs
+# writes into ansible-core's docs (common return values, configuration settings) and into the
+# dependencies' docsites stay unresolved. Those, and only those, are expected; any other warning (a
+# broken link between our own pages, bad RST in a guide) fails the build.
+sed -i 's/^sphinx-build -M html rst build -c \. -W --keep-going$/sphinx-build -M html rst build -c . --keep-going -q -w sphinx-warnings.log/' \
+  "$dest/build.sh"
+grep -q -- '-w sphinx-warnings.log' "$dest/build.sh" \
+  || { echo "docs.sh: the sphinx-build line of $dest/build.sh is not the one expected; update this script" >&2; exit 1; }
+(cd "$dest" && ./build.sh) >"$dest/build.log" 2>&1 \
+  || { cat "$dest/build.log"; echo "docs.sh: the docsite build failed" >&2; exit 1; }
 offline_only="undefined label: '(common_return_values|ansible_configuration_settings|ansible_collections\.(ansible|community)\.[a-z0-9_.]+)'"
 offline_only+="|'envvar' reference target not found: ANSIBLE_[A-Z_]+"
 unexpected="$(grep -E 'WARNING|ERROR' "$dest/sphinx-warnings.log" | grep -Ev "$offline_only" || true)"
