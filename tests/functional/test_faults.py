@@ -53,9 +53,8 @@ from unittest import mock
 
 import pytest
 from ansible.module_utils import basic
-from ansible.module_utils.common import warnings as module_warnings
-from ansible.module_utils.testing import patch_module_args
 
+from core_compat import isolated_warnings, patch_module_args
 from sshkeys import public_key
 
 from ansible_collections.runnercreds.gitlab.plugins.modules import deploy_key, deploy_token, protected_tag
@@ -137,7 +136,7 @@ def run_task(main, args: dict) -> Run:
     with patch_module_args(dict(args)), \
             mock.patch.object(basic.AnsibleModule, "exit_json", _exit_json), \
             mock.patch.object(basic.AnsibleModule, "fail_json", _fail_json), \
-            mock.patch.dict(module_warnings._global_warnings, clear=True):  # pylint: disable=protected-access
+            isolated_warnings():
         try:
             main()
         except _Ended as ended:

@@ -157,7 +157,7 @@ def test_a_failure_after_writes_reports_changed_with_correct_counts(gitlab_targe
 ])
 def test_a_private_key_given_by_mistake_is_not_in_invocation(gitlab_target, project, capsys, module_name, field):
     """The real exit path (exit_json/fail_json unpatched), which adds `invocation`."""
-    from ansible.module_utils.testing import patch_module_args
+    from core_compat import patch_module_args
 
     secret = private_key_text()
     value = [{"deploy_key": secret}] if field == "allowed_to_create" else secret

@@ -19,7 +19,8 @@ from unittest import mock
 
 from ansible.module_utils import basic
 from ansible.module_utils.common import warnings as module_warnings
-from ansible.module_utils.testing import patch_module_args
+
+from core_compat import isolated_warnings, patch_module_args
 
 
 class AnsibleExitJson(Exception):
@@ -70,7 +71,7 @@ def run_module(main, args, check_mode=False, diff=False, fail=False):
     with patch_module_args(args), \
             mock.patch.object(basic.AnsibleModule, "exit_json", _exit_json), \
             mock.patch.object(basic.AnsibleModule, "fail_json", _fail_json), \
-            mock.patch.dict(module_warnings._global_warnings, clear=True):
+            isolated_warnings():
         try:
             main()
         except AnsibleExitJson as done:
