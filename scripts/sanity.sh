@@ -4,6 +4,8 @@
 #   scripts/sanity.sh --test pep8 ...      extra arguments go to ansible-test
 #   ANSIBLE_TEST_COMMAND=units scripts/sanity.sh   ansible-test units instead (tests/unit, with
 #                                          tests/unit/requirements.txt in its venv), same copy and bootstrap
+#   SANITY_VENV=DIR scripts/sanity.sh      DIR's ansible-test and Python instead of .venv's
+#   SANITY_BUILD_DIR=DIR scripts/sanity.sh the copy under DIR instead of build/
 #
 # 1. Copies the checkout's files (tracked, plus untracked that are not
 #    ignored) to build/ansible_collections/runnercreds/gitlab/, the layout
@@ -22,8 +24,11 @@ set -euo pipefail
 . "$(dirname "$0")/lib/collection-copy.sh"
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
-export PATH="$repo/.venv/bin:$PATH"
-command -v ansible-test >/dev/null || { echo "sanity.sh: no ansible-test in $repo/.venv (run: make venv)" >&2; exit 1; }
+# SANITY_VENV: the virtualenv whose ansible-test (and Python) runs the tests;
+# the version matrix (noxfile.py) points it at one venv per ansible-core version.
+venv="${SANITY_VENV:-$repo/.venv}"
+export PATH="$venv/bin:$PATH"
+[ -x "$venv/bin/ansible-test" ] || { echo "sanity.sh: no ansible-test in $venv (run: make venv)" >&2; exit 1; }
 python="$(command -v python3)"
 pyver="$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
 
