@@ -92,7 +92,7 @@ def fleet_goals(phase: str, hosts: int, ours_s: float, alt_s: float, ours_writes
     if target is not None:
         ratio = alt_s / ours_s if ours_s else math.inf
         rerun = phase == RERUN
-        out.append({"goal": f"{phase} vs builtin + community.general, {hosts} hosts",
+        out.append({"goal": f"{phase} vs builtin + community.general, {hosts} host{'' if hosts == 1 else 's'}",
                     "target": f"≥ {target:g}× faster" + (", 0 writes" if rerun else ""),
                     "measured": f"{ratio:.2f}×" + (f", {ours_writes} writes" if rerun else ""),
                     "ratio": round(ratio, 2), "met": ratio >= target and (not rerun or ours_writes == 0)})

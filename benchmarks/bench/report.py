@@ -335,6 +335,7 @@ def render_markdown(doc: dict, table: str) -> str:
         f"request.\n\n"
         f"No-change re-run of runnercreds.gitlab at most one read per project (+{CONSTANT_READS} per module run), "
         f"no write, changed=0: {'met on every row' if not failed else 'NOT met on ' + str(len(failed)) + ' rows'}.\n\n"
+        f"{misses_note(doc)}"
         f"{_fleet_ssh_note(doc)}"
         f"{_fleet_note(doc)}"
         f"{_floor_note(doc)}"
@@ -372,6 +373,46 @@ def _gitlabform_note(doc: dict) -> str:
         f"GitLabForm's start-up is `gitlabform -V -k` ({_s(cal.get('gitlabform_start_s'))} s); it sends one "
         "request at a time, so its HTTP time is requests × per-request time; rest = its own processing.\n\n"
     )
+
+
+def _why_gitlabform(r: dict) -> str:
+    b = (r.get("breakdown") or {}).get("ours") or {}
+    m = b.get("measured")
+    if not m:
+        return "no measured breakdown"
+    gf = (r.get("breakdown") or {}).get("gitlabform") or {}
+    around = b["wall_s"] - (b.get("ansible_start_s") or 0) - m["wall_s"]
+    return (f"runnercreds.gitlab {b['wall_s']:.2f} s = Ansible start-up {_s(b.get('ansible_start_s'))} + "
+            f"{m['modules']} module runs {m['wall_s']:.2f} (start {m['start_s']:.2f}, HTTP {m['http_s']:.2f}, "
+            f"apply {m['rest_s']:.2f}) + Ansible around them {around:.2f}; GitLabForm {_s(gf.get('wall_s'))} s "
+            f"(start-up {_s(gf.get('start_s'))}, HTTP ≈ {_s(gf.get('http_s'))})")
+
+
+def _why_fleet(r: dict) -> str:
+    b = r.get("breakdown") or {}
+    o, a = b.get("ours") or {}, b.get("alt") or {}
+    if not o:
+        return "no breakdown"
+    return (f"runnercreds.gitlab {o['wall_s']:.2f} s = start-up {_s(o.get('ansible_start_s'))} + {o['tasks']} tasks "
+            f"on the hosts {_s(o['host_tasks_s'])} ({r.get('ours_tasks')} per host) + API tasks "
+            f"{_s(o['api_tasks_s'])} + between tasks {_s(o['between_tasks_s'])}; the alternative {_s(a.get('wall_s'))} s "
+            f"= {a.get('tasks')} tasks on the hosts {_s(a.get('host_tasks_s'))} ({r.get('alt_tasks')} per host) + "
+            f"API tasks {_s(a.get('api_tasks_s'))}")
+
+
+def misses_note(doc: dict) -> str:
+    """Every goal not met, with the measured breakdown of its row: where the time went."""
+    lines = []
+    for r in doc["rows"]:
+        missed = [g for g in r.get("goals", []) if not g["met"]]
+        if not missed:
+            continue
+        why = _why_fleet(r) if r.get("table") == "fleet_ssh" else _why_gitlabform(r)
+        for g in missed:
+            lines.append(f"- {g['goal']} ({r['latency_ms']} ms): {g['target']}, measured {g['measured']}. {why}.")
+    if not lines:
+        return ""
+    return "Goals not met, and where the time went (measured):\n\n" + "\n".join(lines) + "\n\n"
 
 
 def _fleet_ssh_note(doc: dict) -> str:

@@ -194,3 +194,19 @@ def test_fleet_breakdown_splits_api_and_host_tasks():
     assert (b["host_tasks_s"], b["api_tasks_s"], b["between_tasks_s"]) == (3.0, 3.5, 2.5)
     assert b["http_sequential_s"] == 0.132
     assert b["slowest"][0] == ["Generate the host's key pair", 3.0]
+
+
+def test_every_missed_goal_is_explained_with_its_breakdown():
+    ssh = _ssh_row(goals.RERUN, 6, 15.0, 33.0, 0)  # per host 2.5 s: missed; 2.2x: met
+    gf = _row(goals.RERUN, 2.0, 2.0, 0)  # 1.0x: missed
+    gf["breakdown"] = {"ours": {"wall_s": 2.0, "ansible_start_s": 0.5,
+                                "measured": {"modules": 3, "wall_s": 1.2, "start_s": 0.9, "http_s": 0.1, "rest_s": 0.2}},
+                       "gitlabform": {"wall_s": 2.0, "start_s": 0.6, "http_s": 0.1}}
+    met = _row(goals.FIRST, 1.0, 3.0, 40)
+    text = report.misses_note({"rows": [ssh, gf, met]})
+    lines = [line for line in text.splitlines() if line.startswith("- ")]
+    assert len(lines) == 2
+    assert lines[0].startswith("- no-change re-run per host, amortised at 6 hosts (0 ms): ≤ 2 s / host, measured 2.50")
+    assert "18 tasks on the hosts 3.00" in lines[0]
+    assert "3 module runs 1.20 (start 0.90, HTTP 0.10, apply 0.20) + Ansible around them 0.30" in lines[1]
+    assert report.misses_note({"rows": [met]}) == ""
