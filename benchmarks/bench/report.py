@@ -393,11 +393,11 @@ def _why_fleet(r: dict) -> str:
     o, a = b.get("ours") or {}, b.get("alt") or {}
     if not o:
         return "no breakdown"
-    return (f"runnercreds.gitlab {o['wall_s']:.2f} s = start-up {_s(o.get('ansible_start_s'))} + {o['tasks']} tasks "
-            f"on the hosts {_s(o['host_tasks_s'])} ({r.get('ours_tasks')} per host) + API tasks "
-            f"{_s(o['api_tasks_s'])} + between tasks {_s(o['between_tasks_s'])}; the alternative {_s(a.get('wall_s'))} s "
-            f"= {a.get('tasks')} tasks on the hosts {_s(a.get('host_tasks_s'))} ({r.get('alt_tasks')} per host) + "
-            f"API tasks {_s(a.get('api_tasks_s'))}")
+    return (f"runnercreds.gitlab {o['wall_s']:.2f} s = Ansible start-up {_s(o.get('ansible_start_s'))} + tasks on "
+            f"the hosts {_s(o['host_tasks_s'])} (tasks / host: {r.get('ours_tasks')}) + API tasks "
+            f"{_s(o['api_tasks_s'])} + between tasks {_s(o['between_tasks_s'])}; the alternative {_s(a.get('wall_s'))} s: "
+            f"tasks on the hosts {_s(a.get('host_tasks_s'))} (tasks / host: {r.get('alt_tasks')}) + API tasks "
+            f"{_s(a.get('api_tasks_s'))}")
 
 
 def misses_note(doc: dict) -> str:
@@ -409,7 +409,8 @@ def misses_note(doc: dict) -> str:
             continue
         why = _why_fleet(r) if r.get("table") == "fleet_ssh" else _why_gitlabform(r)
         for g in missed:
-            lines.append(f"- {g['goal']} ({r['latency_ms']} ms): {g['target']}, measured {g['measured']}. {why}.")
+            where = "" if " ms" in g["goal"] else f" ({r['latency_ms']} ms)"
+            lines.append(f"- {g['goal']}{where}: {g['target']}, measured {g['measured']}. {why}.")
     if not lines:
         return ""
     return "Goals not met, and where the time went (measured):\n\n" + "\n".join(lines) + "\n\n"
@@ -422,7 +423,7 @@ def _fleet_ssh_note(doc: dict) -> str:
     goals = [g for r in rows for g in r.get("goals", [])]
     met = sum(1 for g in goals if g["met"])
     cal = doc.get("calibration", {}).get("fleet_ssh", {})
-    pings = "; ".join(f"{hosts} hosts: {c.get('ping_cold_s')} s without a master, {c.get('ping_warm_s')} s with one"
+    pings = "; ".join(f"{hosts} host{'' if str(hosts) == '1' else 's'}: {c.get('ping_cold_s')} s without a master, {c.get('ping_warm_s')} s with one"
                       for hosts, c in sorted(cal.items(), key=lambda kv: int(kv[0])))
     return (
         "Fleet rows over SSH: fresh runner containers per run (`rcbench-ssh-N`, the runner image plus Debian's "
