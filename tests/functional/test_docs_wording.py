@@ -131,6 +131,6 @@ def test_the_repository_readme_keeps_the_developer_commands_and_links_the_docsit
 def test_every_guide_the_shipped_texts_name_ships(shipped):
     named = {(name, guide) for name, text in shipped.items()
              for guide in re.findall(r"docs/docsite/rst/[\w-]+\.rst", text)}
-    assert {name for name, _ in named} >= {"README.md", "roles/runner_ssh_key/README.md"}
+    assert {pair[0] for pair in named} >= {"README.md", "roles/runner_ssh_key/README.md"}
     missing = sorted((name, guide) for name, guide in named if guide not in shipped)
     assert not missing, f"texts name guides that do not ship: {missing}"
