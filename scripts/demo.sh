@@ -12,7 +12,7 @@
 #     each its own deploy key (runner_ssh_key role) and a registry login with
 #     a shared read_registry deploy token (runner_deploy_token role: Docker's
 #     config.json and the containers auth.json), twice — changed=0 the second
-#     time — then runner1 does seed 000's job: read the version from
+#     time — then runner1 does the release job: read the version from
 #     package.json, `git tag -a`, `git push` over SSH; runner2, whose key may
 #     not create v* tags, is refused. The tag shows up in the tags API. Each
 #     runner then pulls the base image's manifest with skopeo as gitlab-runner,
@@ -45,7 +45,7 @@ cleanup() {
 trap cleanup EXIT
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-step "Starting the GitLab test server, its SSH endpoint and its container registry (seed: tests/fixtures/seed.yml)"
+step "Starting the GitLab test server (data: tests/fixtures/seed.yml), its SSH endpoint and its container registry"
 endpoints start "$endpoint" --ssh --registry --seed tests/fixtures/seed.yml >/dev/null
 # shellcheck disable=SC1091
 . "$endpoint/env"
@@ -69,7 +69,7 @@ done
 grep -Eq 'changed=0 ' "$work/api-second.log" || { echo "FAIL: the second run changed something" >&2; exit 1; }
 
 # --- 3. runner hosts ----------------------------------------------------------
-step "Giving fleet/apps/api a package.json (seed 000), pushed over SSH with a Maintainer's own key"
+step "Giving fleet/apps/api a package.json (the version a release job tags), pushed over SSH with a Maintainer's own key"
 ssh-keygen -q -t ed25519 -N "" -C alice -f "$work/alice"
 printf 'PRIVATE-TOKEN: test-token-alice\n' >"$work/alice.header"   # header from a file: no token in argv
 curl -fsS -H "@$work/alice.header" -X POST "$GITLAB_URL/api/v4/user/keys" \
@@ -132,7 +132,7 @@ if grep -E '^runnercreds-demo|^localhost' "$work/site-second.log" | grep -Eqv 'c
   echo "FAIL: the second converge changed something" >&2; exit 1
 fi
 
-step "Seed 000 on the runners: tag the version from package.json and push it over SSH"
+step "The release job on the runners: tag the version from package.json and push it over SSH"
 # The job runs inside the container; its variables expand there, not here.
 # shellcheck disable=SC2016
 job='set -eu
