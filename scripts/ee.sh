@@ -28,7 +28,7 @@
 # (debootstrap, the sshd endpoint), podman, and .venv (`make venv`).
 #
 # Environment:
-#   EE_FORCE=1          rebuild the EE even if the image for its hash exists
+#   EE_FORCE=1          rebuild the EE even if the image for its hash exists (builds never reuse layers)
 #   EE_BASE_IMAGE_FORCE=1, RUNNERCREDS_CACHE, RUNNER_IMAGE_MIRROR: see scripts/build-ee-base-image.sh
 #   EE_BUILD_CA_BUNDLE  CA bundle pip trusts inside the build (default: this host's,
 #                       /etc/ssl/certs/ca-certificates.crt when it exists)
@@ -106,9 +106,9 @@ else
   # TLS-intercepting egress proxy's CA, in the host bundle). Mounted for the build only,
   # never copied into the image.
   ca_bundle="${EE_BUILD_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
-  build_args="--network host"
-  # EE_FORCE=1 means from scratch: no layer of an earlier build is reused.
-  if [ "${EE_FORCE:-0}" = 1 ]; then build_args+=" --no-cache"; fi
+  # No layer cache (--layers=false): a build happens only when the hash changed, and
+  # each one would otherwise leave ~1 GB of intermediate images behind on a shared disk.
+  build_args="--network host --layers=false"
   if [ -f "$ca_bundle" ]; then
     printf '[global]\ncert = /etc/runnercreds-build-ca.crt\n' >"$build/pip.conf"
     build_args+=" --volume $ca_bundle:/etc/runnercreds-build-ca.crt:ro --volume $build/pip.conf:/etc/pip.conf:ro"
@@ -121,10 +121,12 @@ else
     echo "FAIL: ansible-builder build failed (full log: $build/build.log)" >&2
     exit 1
   fi
-  # Older EE builds: drop their hash tags (layers still used by a tag stay).
+  # Older EE builds: drop their hash tags, then every untagged image built on the EE
+  # base (the base image's label marks them: earlier EEs, stages of interrupted builds).
   podman images --format '{{.Repository}}:{{.Tag}}' \
     | grep -E "^$image:[0-9a-f]{16}\$" | grep -v ":$hash\$" \
     | xargs -r podman rmi >/dev/null 2>&1 || true
+  podman image prune -f --filter label=org.opencontainers.image.title=runnercreds-ee-base >/dev/null 2>&1 || true
   timings+=("EE build: $((SECONDS - start))s")
 fi
 podman image inspect --format '   {{.Size}} bytes, built {{.Created}}' "$image:$hash"
