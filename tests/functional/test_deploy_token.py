@@ -399,9 +399,9 @@ def test_a_missing_project_fails_before_any_write(gitlab_target, project):
 
 def test_the_real_module_output_carries_the_secret_only_in_its_return_field(gitlab_target, project, capsys):
     """exit_json unpatched: the JSON the module prints, with the `invocation` Ansible adds."""
-    from core_compat import patch_module_args
+    from core_compat import patch_module_args, with_invocation
 
-    with patch_module_args(args(gitlab_target, paths(project), _ansible_diff=True)):
+    with patch_module_args(with_invocation(args(gitlab_target, paths(project), _ansible_diff=True))):
         with pytest.raises(SystemExit) as exited:
             deploy_token.main()
     assert exited.value.code == 0

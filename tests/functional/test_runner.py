@@ -157,12 +157,12 @@ def test_a_failure_after_writes_reports_changed_with_correct_counts(gitlab_targe
 ])
 def test_a_private_key_given_by_mistake_is_not_in_invocation(gitlab_target, project, capsys, module_name, field):
     """The real exit path (exit_json/fail_json unpatched), which adds `invocation`."""
-    from core_compat import patch_module_args
+    from core_compat import patch_module_args, with_invocation
 
     secret = private_key_text()
     value = [{"deploy_key": secret}] if field == "allowed_to_create" else secret
     module, args = task(gitlab_target, module_name, [project.path_with_namespace], **{field: value})
-    with patch_module_args(args):
+    with patch_module_args(with_invocation(args)):
         with pytest.raises(SystemExit) as exited:
             module.main()
     assert exited.value.code == 1

@@ -37,8 +37,10 @@ import os
 import re
 import resource
 import secrets
+import shutil
 import stat
 import subprocess
+import tempfile
 import time
 from urllib.parse import quote
 
@@ -125,15 +127,25 @@ def run_watched(tmp_path, playbook, variables, callback, *options, **env):
     run_env = ansible_env(tmp_path)
     for name in CLEARED:
         run_env.pop(name, None)
+    # TMPDIR is reached through a short symlink to tmp_path/systmp: ansible-core 2.21 serves its workers' RPC on a
+    # unix socket under TMPDIR, and a socket path may not exceed 107 bytes, which tmp_path alone nearly is. What
+    # lands there is still under tmp_path, so it is scanned.
+    alias = tempfile.mkdtemp(prefix="rc-")
+    os.symlink(tmp_path / "systmp", os.path.join(alias, "t"))
     run_env.update(CALLBACKS[callback], ANSIBLE_LOG_PATH=log_path, ANSIBLE_REMOTE_TEMP=str(tmp_path / "remote"),
-                   TMPDIR=str(tmp_path / "systmp"), ANSIBLE_DEPRECATION_WARNINGS="1", **env)
+                   TMPDIR=os.path.join(alias, "t"), ANSIBLE_DEPRECATION_WARNINGS="1",
+                   # From ansible-core 2.21 results carry `invocation` only on request: ask, so it is scanned too.
+                   ANSIBLE_INJECT_INVOCATION="1", **env)
     command = [os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", "-c", "local",
                os.path.join(PLAYBOOKS, playbook), "-e", "@%s" % vars_file, *options]
     started, children = time.monotonic(), resource.getrusage(resource.RUSAGE_CHILDREN)
-    with CmdlineSampler() as sampler:
-        with subprocess.Popen(command, env=run_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) as process:
-            stdout, stderr = process.communicate(timeout=300)
+    try:
+        with CmdlineSampler() as sampler:
+            with subprocess.Popen(command, env=run_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True) as process:
+                stdout, stderr = process.communicate(timeout=300)
+    finally:
+        shutil.rmtree(alias)  # the symlink only; its target stays under tmp_path
     used = resource.getrusage(resource.RUSAGE_CHILDREN)
     return Run(tmp_path, process.returncode, stdout, stderr, log_path, sampler, process.pid,
                time.monotonic() - started, used.ru_utime + used.ru_stime - children.ru_utime - children.ru_stime)

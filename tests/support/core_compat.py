@@ -10,6 +10,11 @@
   stdin from ``basic._ANSIBLE_ARGS``, which is what community.general's
   ``set_module_args`` patches too. That attribute is frozen in 2.17/2.18, so
   depending on it there cannot break later.
+* ``with_invocation(args)``: up to 2.20 ``exit_json``/``fail_json`` always
+  add ``invocation`` (the module's arguments, ``no_log`` values masked);
+  from 2.21 only when the controller asks for it (``INJECT_INVOCATION``,
+  sent as ``_ansible_inject_invocation``, off by default). Tests of what
+  ``invocation`` may show ask for it the way the controller would.
 * ``isolated_warnings()``: ``module.warn()`` collects into a process-wide
   ``_global_warnings`` (a list up to 2.18, a dict from 2.19); each in-process
   run starts with none and leaves the collection as it found it. There is no
@@ -24,6 +29,7 @@ from unittest import mock
 
 from ansible.module_utils import basic
 from ansible.module_utils.common import warnings as module_warnings
+from ansible.module_utils.common.parameters import PASS_VARS
 
 try:
     from ansible.module_utils.testing import patch_module_args  # ansible-core >= 2.19
@@ -36,6 +42,14 @@ except ImportError:  # ansible-core 2.17, 2.18
         serialized = json.dumps({"ANSIBLE_MODULE_ARGS": args or {}}).encode()
         with mock.patch.object(basic, "_ANSIBLE_ARGS", serialized):
             yield
+
+
+def with_invocation(args):
+    """``args`` as the controller sends them when the task result is to carry ``invocation``."""
+    args = dict(args)
+    if "inject_invocation" in PASS_VARS:  # ansible-core >= 2.21; older versions refuse unknown internal args
+        args["_ansible_inject_invocation"] = True
+    return args
 
 
 @contextlib.contextmanager
@@ -54,4 +68,4 @@ def isolated_warnings():
             collected.extend(saved)
 
 
-__all__ = ["isolated_warnings", "patch_module_args"]
+__all__ = ["isolated_warnings", "patch_module_args", "with_invocation"]
