@@ -305,7 +305,13 @@ def write_results(doc: dict, table: str) -> list[str]:
     md = render_markdown(doc, table)
     paths = []
     # A smoke run keeps its dated copy but does not replace the published latest table.
-    bases = [f"{stamp}-quick"] if doc["config"]["quick"] else ["latest", stamp]
+    dated = f"{stamp}-quick" if doc["config"]["quick"] else stamp
+    # Two runs that end with the same minute's stamp (started together) must not overwrite each other.
+    n = 1
+    while os.path.exists(os.path.join(RESULTS, f"{dated}.json")):
+        n += 1
+        dated = f"{stamp}-{n}" + ("-quick" if doc["config"]["quick"] else "")
+    bases = [dated] if doc["config"]["quick"] else ["latest", dated]
     for base in bases:
         for ext, text in (("md", md), ("json", json.dumps(doc, indent=2, sort_keys=False) + "\n")):
             path = os.path.join(RESULTS, f"{base}.{ext}")
@@ -409,7 +415,9 @@ def misses_note(doc: dict) -> str:
             continue
         why = _why_fleet(r) if r.get("table") == "fleet_ssh" else _why_gitlabform(r)
         for g in missed:
-            where = "" if " ms" in g["goal"] else f" ({r['latency_ms']} ms)"
+            where = [] if r.get("table") == "fleet_ssh" or "N=" in g["goal"] else [f"N={r['size']}"]
+            where += [] if " ms" in g["goal"] else [f"{r['latency_ms']} ms"]
+            where = f" ({', '.join(where)})" if where else ""
             lines.append(f"- {g['goal']}{where}: {g['target']}, measured {g['measured']}. {why}.")
     if not lines:
         return ""

@@ -207,6 +207,7 @@ def test_every_missed_goal_is_explained_with_its_breakdown():
     lines = [line for line in text.splitlines() if line.startswith("- ")]
     assert len(lines) == 2
     assert lines[0].startswith("- no-change re-run per host, amortised at 6 hosts (0 ms): ≤ 2 s / host, measured 2.50")
+    assert lines[1].startswith("- no-change re-run vs GitLabForm at 0 ms (N=20): ")
     assert "tasks on the hosts 3.00 (tasks / host: 18 (0 changed))" in lines[0]
     assert "3 module runs 1.20 (start 0.90, HTTP 0.10, apply 0.20) + Ansible around them 0.30" in lines[1]
     assert report.misses_note({"rows": [met]}) == ""
