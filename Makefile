@@ -1,7 +1,8 @@
 # runnercreds.gitlab — developer and CI entry points.
 #
 #   make demo   start the bundled GitLab test server and show the collection at work
-#   make test   everything CI runs: sanity, lint, unit + server tests, molecule, integration
+#   make test   everything CI runs: lint, the importer, sanity/units/functional on the oldest
+#               and newest ansible-core, server tests, Molecule, integration
 #
 # Both install what they need themselves (apt packages, .venv, the runner
 # image) and reuse it on the next run.
@@ -18,17 +19,29 @@ VENV_STAMP := $(VENV)/.stamp-$(shell sha256sum requirements-test.txt | cut -c1-1
 export CONTAINERS_CONF := $(CURDIR)/.config/containers.conf
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help deps venv image test unit units integration sanity lint molecule demo bench bench-quick clean
+.PHONY: help deps venv image test unit units server integration sanity lint molecule molecule-serial demo bench bench-quick \
+        build galaxy-importer docs matrix matrix-ends ee clean
+
+# Molecule in two lanes (scripts/molecule-lanes.sh says why): the rotation scenario, the longest,
+# beside every other one, and one scenario on the second runner OS (Debian trixie).
+MOLECULE_LANES := "rotation" "default fleet rotation_timer runner_deploy_token runner_packages runner_ssh_key runner_ssh_key@trixie"
+# The oldest and the newest ansible-core meta/runtime.yml claims; `make matrix` runs all five.
+MATRIX_ENDS := 2.17 2.21
 
 help:
 	@echo "make demo      start the GitLab test server and run the demo playbook against it"
-	@echo "make test      sanity, lint, molecule, unit and server tests, integration (what CI runs)"
+	@echo "make test      what CI runs: lint, galaxy-importer, the matrix's ends (2.17, 2.21), server tests, molecule, integration"
 	@echo "make unit      pytest: unit tests (no server), functional tests and server tests (GitLab test server)"
 	@echo "make integration  ansible-test integration targets against the GitLab test server (copy under build/integration/)"
 	@echo "make sanity    ansible-test sanity on a copy under ansible_collections/"
 	@echo "make units     ansible-test units (tests/unit) on the same copy"
 	@echo "make lint      ansible-lint (production profile)"
-	@echo "make molecule  Molecule scenarios in podman containers"
+	@echo "make molecule  Molecule scenarios in podman containers (two lanes; molecule-serial: one after another)"
+	@echo "make matrix    sanity, units, functional tests on ansible-core 2.17-2.21, and every scenario on bookworm and trixie"
+	@echo "make docs      the docsite (antsibull-docs lint + Sphinx) into build/docsite/build/html"
+	@echo "make build     the release tarball (users' README) into build/collection"
+	@echo "make galaxy-importer  galaxy-importer on that tarball"
+	@echo "make ee        an Execution Environment built with ansible-builder, the site playbook run inside it"
 	@echo "make bench     benchmarks against GitLabForm, community.general, uri (under 30 min); benchmarks/results/latest.md"
 	@echo "make bench-quick  benchmark smoke run (N=20, 0 ms, GitLabForm rows included; under 3 minutes)"
 
@@ -63,11 +76,39 @@ lint: venv
 	@scripts/lint.sh
 	$(VENV)/bin/antsibull-changelog lint
 
+# tests/server only: tests/unit and tests/functional run in the matrix (matrix-ends in `make test`).
+server: venv
+	$(PYTHON) -m pytest tests/server -p no:cacheprovider -q -n 2
+
 molecule: venv image
+	@scripts/molecule-lanes.sh $(MOLECULE_LANES)
+
+molecule-serial: venv image
 	@scripts/molecule.sh
 
+build:
+	@scripts/build-collection.sh
+
+galaxy-importer: deps
+	@scripts/galaxy-importer.sh
+
+docs: venv
+	@scripts/docs.sh
+
+matrix-ends: deps
+	@scripts/matrix.sh $(MATRIX_ENDS)
+
+matrix: deps venv image
+	@scripts/matrix.sh
+	@scripts/molecule-matrix.sh
+
+ee: deps venv
+	@scripts/ee.sh
+
 # Order matters only for speed: cheap static checks first, then the suites.
-test: deps venv sanity units lint molecule unit integration
+# ansible-core 2.19 (.venv) runs lint, Molecule and integration; sanity, units and the
+# functional tests run on 2.17 and 2.21 here, on all five in `make matrix`.
+test: deps venv lint galaxy-importer docs matrix-ends server molecule integration
 
 demo: deps venv
 	@scripts/demo.sh
