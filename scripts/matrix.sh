@@ -3,6 +3,7 @@
 #   scripts/matrix.sh              all of 2.17 2.18 2.19 2.20 2.21
 #   scripts/matrix.sh 2.17 2.21    the oldest and the newest (what `make test` runs)
 #   MATRIX_PARTS="functional" scripts/matrix.sh 2.20    some parts only (sanity units functional)
+#   MATRIX_REPORT_ONLY=1 scripts/matrix.sh ...          only the table, from the results of earlier runs
 #
 # The sessions are noxfile.py's (one per version, Python per version there).
 # nox itself is installed, pinned, into .nox/_nox/ on the first run; each
@@ -37,13 +38,15 @@ if [ ! -x "$tool/bin/nox" ] || [ ! -e "$tool/.stamp-$NOX_VERSION" ]; then
 fi
 
 # --- the sessions --------------------------------------------------------------------------
-rm -rf "$out/results"
-mkdir -p "$out"
-sessions=()
-for v in "${versions[@]}"; do sessions+=("ansible-core-$v"); done
 started=$(date +%s)
 status=0
-"$tool/bin/nox" --envdir "$envdir" --no-color -s "${sessions[@]}" -- "${parts[@]}" || status=$?
+if [ -z "${MATRIX_REPORT_ONLY:-}" ]; then
+  rm -rf "$out/results"
+  mkdir -p "$out"
+  sessions=()
+  for v in "${versions[@]}"; do sessions+=("ansible-core-$v"); done
+  "$tool/bin/nox" --envdir "$envdir" --no-color -s "${sessions[@]}" -- "${parts[@]}" || status=$?
+fi
 elapsed=$(( $(date +%s) - started ))
 
 # --- the table -----------------------------------------------------------------------------
