@@ -9,23 +9,13 @@
 #    host's key, a forgotten write token, an over-scoped token, a key past its rotation policy, a branch
 #    named like a release tag).
 # 2. Runs `ansible-playbook runnercreds.gitlab.audit` on the fleet's inventory.
-# 3. Screenshots the HTML with headless Chromium (Debian's `chromium`, installed here when missing: only
-#    this doc image needs it, so it is not in scripts/install-system-deps.sh) and shrinks the PNG with
-#    pngquant when it is there (installed likewise).
+# 3. Screenshots the HTML with headless Chromium (scripts/lib/screenshot.sh).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
 out="${1:-$repo/docs/images/audit-report.png}"
 export PATH="$repo/.venv/bin:$PATH"
 
-need=()
-command -v chromium >/dev/null || need+=(chromium)
-command -v pngquant >/dev/null || need+=(pngquant)
-if [ "${#need[@]}" -gt 0 ]; then
-  sudo_cmd=()
-  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
-  "${sudo_cmd[@]}" apt-get install -y --no-install-recommends "${need[@]}" >/dev/null
-fi
 
 work="$(mktemp -d /tmp/runnercreds-audit-shot.XXXXXX)"
 state="$work/endpoint"
@@ -108,12 +98,6 @@ EOF
 ANSIBLE_COLLECTIONS_PATH="$(scripts/collection-path.sh)" ANSIBLE_LOCALHOST_WARNING=false \
   ansible-playbook -i "$work/inventory.yml" runnercreds.gitlab.audit -e "runnercreds_audit_report_dir=$work/report"
 
-mkdir -p "$(dirname "$out")"
-chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --force-device-scale-factor=1 \
-  --window-size=1200,700 --screenshot="$work/shot.png" "file://$work/report/audit-report.html" 2>/dev/null
-if command -v pngquant >/dev/null; then
-  pngquant --force --quality 60-90 --output "$out" "$work/shot.png"
-else
-  cp "$work/shot.png" "$out"
-fi
-echo "$out: $(stat -c %s "$out") bytes"
+# shellcheck source=scripts/lib/screenshot.sh
+. "$repo/scripts/lib/screenshot.sh"
+screenshot_html "$work/report/audit-report.html" "$out" 1200x700

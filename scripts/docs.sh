@@ -97,18 +97,7 @@ echo "docs.sh: $index ($(find "$dest/build/html" -name '*.html' | wc -l) pages)"
 
 # --- the front page's screenshot --------------------------------------------------------
 if $screenshot; then
-  need=()
-  command -v chromium >/dev/null || need+=(chromium)
-  command -v pngquant >/dev/null || need+=(pngquant)
-  if [ "${#need[@]}" -gt 0 ]; then
-    sudo_cmd=()
-    [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
-    "${sudo_cmd[@]}" apt-get install -y --no-install-recommends "${need[@]}" >/dev/null
-  fi
-  out="$repo/docs/images/docsite-front.png"
-  shot="$dest/front.png"
-  chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --force-device-scale-factor=1 \
-    --window-size=1200,800 --screenshot="$shot" "file://$index" 2>/dev/null
-  pngquant --force --quality 60-90 --output "$out" "$shot"
-  echo "docs.sh: $out ($(stat -c %s "$out") bytes)"
+  # shellcheck source=scripts/lib/screenshot.sh
+  . "$repo/scripts/lib/screenshot.sh"
+  screenshot_html "$index" "$repo/docs/images/docsite-front.png" 1200x800
 fi
