@@ -524,6 +524,16 @@ class TagSampler:
         return found
 
 
+def write_log(race) -> list:
+    """Each run's writes as ``(form, method, path tail, status)``, in the order the server logged them."""
+    writes = []
+    for entry in race.log:
+        for form in (0, 1):
+            if entry in race.requests_of(form) and entry["method"] in WRITES:
+                writes.append((form, entry["method"], entry["path"].rsplit("/protected_tags", 1)[-1], entry["status"]))
+    return writes
+
+
 def tag_args(race, projects, form, tags, retries=3) -> dict:
     return dict(race.connection(retries), projects=race.refs(projects, form),
                 tags=[{"name": name, "create_access_level": LEVEL_NAMES[level]} for name, level in tags.items()])
@@ -787,7 +797,8 @@ def test_two_updates_of_a_pattern_never_unprotect_it(gitlab_target, race_factory
         assert not run.failed, run.result
     assert protections(gitlab_target, project)["v*"] == frozenset([DEVELOPER])
     gaps = sampler.gaps(project, "v*", protected_before=True)
-    assert gaps == [], f"v* was unprotected for {gaps[-1][0] - gaps[0][0]:.3f} s: {len(gaps)} samples"
+    assert gaps == [], (f"v* was unprotected for {gaps[-1][0] - gaps[0][0]:.3f} s: {len(gaps)} samples, the first "
+                        f"with the rules {gaps[0][1]}; the writes in server order: {write_log(race)}")
     # Run 1 read v* before run 0 re-created it, so it re-creates it too: each run's own temporary rule
     # (run 1's is not run 0's v**) covers the tags while it does, so the sampler saw no gap.
 
