@@ -871,4 +871,3 @@ def test_a_run_never_removes_the_temporary_rule_another_run_is_using(gitlab_targ
     gaps = sampler.gaps(project, "v*", protected_before=True)
     assert gaps == [], (f"v* was unprotected for {gaps[-1][0] - gaps[0][0]:.3f} s: {len(gaps)} samples, the first "
                         f"with the rules {gaps[0][1]}; the writes in server order: {write_log(race)}")
-
