@@ -448,12 +448,18 @@ def plan(project, current, desired, absent=(), purge=False):
     also has GitLab validate the new settings before the old rule is touched.
     A rule left by an interrupted update (the pattern followed only by ``*``,
     with exactly the declared settings: it grants nothing the rule does not)
-    is removed once the rule is in place.
+    is removed once the rule has been re-created after it (see
+    :func:`_left_carrier`); until then it may be another run's temporary rule,
+    in use, and stays. An update interrupted before the rule was re-created
+    therefore takes two runs to finish: one re-creates the rule, the next
+    removes the temporary rule.
     """
     have = {}
+    level_ids = {}
     for attrs in current:
         protection = Protection.from_gitlab(attrs)
         have[protection.name] = protection
+        level_ids[protection.name] = access_level_ids(attrs)
     protects, updates, unprotects = [], [], []
     wanted = set()
     for protection in desired:
@@ -470,7 +476,7 @@ def plan(project, current, desired, absent=(), purge=False):
     removed = set()
     for protection in desired:
         for name in sorted(have):
-            if _left_carrier(name, protection, have[name]) and name not in removed:
+            if _left_carrier(name, protection, have[name], level_ids) and name not in removed:
                 removed.add(name)
                 unprotects.append(_unprotect(project, have[name], note=f"temporary rule left by an interrupted "
                                                                        f"update of {protection.name}"))
@@ -486,10 +492,46 @@ def plan(project, current, desired, absent=(), purge=False):
     return Plan(protects + updates + unprotects)
 
 
-def _left_carrier(name, protection, existing):
+def access_level_ids(attrs):
+    """The ids of a protected tag's ``create_access_levels`` rows, or ``None`` when GitLab did not give them all.
+
+    GitLab exposes each row's ``id`` (``expose :id`` in
+    lib/api/entities/protected_ref_access.rb, ``create_access_levels[].id`` in
+    doc/api/protected_tags.md; older releases exposed only ``access_level`` and
+    ``access_level_description`` there). The rows are database records with
+    ids from a sequence, so a rule protected later has greater ids: the
+    protected tag entity itself has only ``name`` and ``create_access_levels``
+    (lib/api/entities/protected_tag.rb), no id and no creation time.
+    """
+    rows = (attrs or {}).get("create_access_levels") or ()
+    ids = [row.get("id") for row in rows]
+    if not ids or not all(isinstance(ident, int) and not isinstance(ident, bool) for ident in ids):
+        return None
+    return ids
+
+
+def _left_carrier(name, protection, existing, level_ids):
+    """Whether ``name`` is a temporary rule an interrupted update of ``protection`` left behind.
+
+    Its name is the rule's followed only by ``*`` and it has exactly the
+    declared settings. That alone does not tell it from the temporary rule of
+    another run that is updating the same rule right now and has yet to
+    unprotect the old rule: removing that one lets the other run's pending
+    unprotect leave the tags without any rule. So it counts as left over only
+    when the rule exists and was re-created after it: every access-level id of
+    the rule greater than every one of the temporary rule (ids only grow). A
+    rule that is absent or older may still be in the middle of another run's
+    update; a later run removes the temporary rule once the rule is re-created.
+    Without ids (a GitLab that does not expose them) nothing tells the two
+    apart, and the temporary rule stays: it grants nothing the rule does not,
+    whereas removing another run's live one can unprotect the tags.
+    """
     suffix = name[len(protection.name):]
-    return (name.startswith(protection.name) and suffix and set(suffix) == {"*"}
-            and existing.entries == protection.entries)
+    if not (name.startswith(protection.name) and suffix and set(suffix) == {"*"}
+            and existing.entries == protection.entries):
+        return False
+    rule_ids, carrier_ids = level_ids.get(protection.name), level_ids.get(name)
+    return bool(rule_ids and carrier_ids) and min(rule_ids) > max(carrier_ids)
 
 
 def _unprotect(project, protection, note=None):

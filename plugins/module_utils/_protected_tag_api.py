@@ -345,8 +345,8 @@ class TagWriter:
                               for pattern in (name, carrier))
         return GitlabModuleError(
             f"{error.msg}. The tags {name} matches stay protected: the temporary rule {carrier} carries the new "
-            f"settings until {name} is re-created. Now on GitLab: {state}. Run the task again to finish; it removes "
-            f"{carrier} once {name} is in place",
+            f"settings until {name} is re-created. Now on GitLab: {state}. Run the task again to finish: it "
+            f"re-creates {name} if needed, and the first run after {name} was re-created removes {carrier}",
             project=self.target, status=error.status, response=error.response)
 
 

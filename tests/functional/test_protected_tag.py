@@ -195,12 +195,24 @@ def test_a_failed_re_create_keeps_the_tags_protected_and_says_exactly_how(gitlab
         project.path_with_namespace) in msg
     assert failure["changed"] is True
     assert protections(gitlab_target, project) == {"v**": [("access_level", 0)]}
-    # Re-running the task finishes: v* in place, the temporary rule removed.
+    assert "Run the task again to finish: it re-creates v* if needed, and the first run after v* was re-created " \
+           "removes v**" in msg
+    # Re-running the task finishes in two runs. The first protects v* and keeps v**: v* was not re-created
+    # after v**, so v** may be the temporary rule of another run still updating v*.
     monkeypatch.setattr(_client.GitlabClient, "create", original)
-    again = run_module(protected_tag.main, args(gitlab_target, paths(project), name="v*", create_access_level="no_one"))
-    assert [(a["action"], a["before"] and a["before"]["name"]) for a in again["actions"]] == [
-        ("protect", None), ("unprotect", "v**")]
+    task = args(gitlab_target, paths(project), name="v*", create_access_level="no_one")
+    again = run_module(protected_tag.main, task)
+    assert [(a["action"], a["before"] and a["before"]["name"]) for a in again["actions"]] == [("protect", None)]
+    assert again["changed"] is True
+    assert protections(gitlab_target, project) == {"v*": [("access_level", 0)], "v**": [("access_level", 0)]}
+    # The next removes v**, older than v* now, and nothing else; then nothing is left to do.
+    last = run_module(protected_tag.main, task)
+    assert [(a["action"], a["before"] and a["before"]["name"]) for a in last["actions"]] == [("unprotect", "v**")]
+    assert "interrupted update of v*" in last["actions"][0]["note"]
+    assert last["changed"] is True
     assert protections(gitlab_target, project) == {"v*": [("access_level", 0)]}
+    settled = run_module(protected_tag.main, task)
+    assert settled["changed"] is False and settled["actions"] == []
 
 
 def test_an_answer_lost_after_gitlab_protected_counts_as_done(gitlab_target, projects, monkeypatch):

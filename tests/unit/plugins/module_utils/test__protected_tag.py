@@ -325,13 +325,57 @@ def test_carrier_name_is_free_and_matches_every_tag_the_rule_matches(name, taken
         assert pt.matching_tags(name, tags) == pt.matching_tags(carrier, tags)
 
 
-def test_a_rule_left_by_an_interrupted_update_is_removed_once_the_rule_is_in_place():
+def _row(row, ident):
+    return dict(row, id=ident)
+
+
+def test_a_rule_left_by_an_interrupted_update_is_removed_once_the_rule_was_re_created_after_it():
     declared = [_want("v*", ("deploy_key_id", 7))]
-    left = [_gitlab("v**", KEY7), _gitlab("v***", ROLE40), _gitlab("vx*", KEY7)]
+    # v* (ids 20, 21) was protected after v** (id 10): the update that made v** is over.
+    left = [_gitlab("v*", _row(KEY7, 20)), _gitlab("v**", _row(KEY7, 10)), _gitlab("v***", _row(ROLE40, 11)),
+            _gitlab("vx*", _row(KEY7, 12))]
     actions = pt.plan("g/p", left, declared).actions
-    # v** holds exactly the declared settings: it grants nothing v* does not, so it goes after v* is protected.
-    assert [(a.kind, a.data["diff_key"]) for a in actions] == [("protect", "v*"), ("unprotect", "v**")]
-    assert "interrupted update of v*" in actions[1].note
+    # v** holds exactly the declared settings: it grants nothing v* does not. v*** (other settings)
+    # and vx* (another pattern) are not the task's to remove.
+    assert [(a.kind, a.data["diff_key"]) for a in actions] == [("unprotect", "v**")]
+    assert "interrupted update of v*" in actions[0].note
+
+
+@pytest.mark.parametrize("rule, expected", [
+    pytest.param(None, [("protect", "v*")], id="rule-absent"),
+    pytest.param(_gitlab("v*", _row(ROLE40, 5)), [("update", "v*")], id="rule-older-old-settings"),
+    pytest.param(_gitlab("v*", _row(KEY7, 5)), [], id="rule-older-declared-settings"),
+    pytest.param(_gitlab("v*", _row(KEY7, 15), _row(ROLE40, 9)), [("update", "v*")], id="rule-partly-older"),
+    pytest.param(_gitlab("v*", {k: v for k, v in KEY7.items() if k != "id"}), [], id="rule-without-ids"),
+])
+def test_a_temporary_rule_not_older_than_the_rule_stays_it_may_be_another_runs(rule, expected):
+    """Another run may have protected v** and not yet unprotected v*: removing v** now would let that
+    run's pending unprotect leave the v* tags without any rule."""
+    declared = [_want("v*", ("deploy_key_id", 7))]
+    current = [_gitlab("v**", _row(KEY7, 10))] + ([rule] if rule else [])
+    actions = pt.plan("g/p", current, declared).actions
+    assert [(a.kind, a.data["diff_key"]) for a in actions] == expected
+    for action in actions:
+        if action.kind == "update":  # its own temporary rule, beside the one it keeps
+            assert action.data["carrier"] == "v***"
+
+
+def test_a_temporary_rule_without_ids_stays():
+    declared = [_want("v*", ("deploy_key_id", 7))]
+    no_id = {k: v for k, v in KEY7.items() if k != "id"}
+    assert pt.plan("g/p", [_gitlab("v*", _row(KEY7, 20)), _gitlab("v**", no_id)], declared).actions == []
+
+
+@pytest.mark.parametrize("rows, expected", [
+    ([ROLE40, KEY7], [1, 3]),
+    ([], None),
+    ([{"access_level": 40}], None),
+    ([ROLE40, {"access_level": 40}], None),
+    ([{"id": True, "access_level": 40}], None),
+    ([{"id": "4", "access_level": 40}], None),
+])
+def test_access_level_ids(rows, expected):
+    assert pt.access_level_ids({"name": "v*", "create_access_levels": rows}) == expected
 
 
 @pytest.mark.parametrize("retire, expected", [
