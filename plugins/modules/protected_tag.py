@@ -18,10 +18,11 @@ description:
     entries (roles, deploy key, user and group ids), in any order, after GitLab's own defaulting, so a
     second run sends no write request.
   - B(Updates.) GitLab cannot update a protected tag; it can only unprotect and protect. When the settings
-    differ, the module resolves and validates everything first, then unprotects and at once protects the
-    pattern again, so the tag is unprotected only between those two requests. If protecting with the new
-    settings fails, the module protects the pattern again with its old settings and reports both errors;
-    a run never leaves a pattern unprotected without saying so.
+    differ, the module first protects a temporary pattern that matches the same tags (C(v**) for C(v*)) with
+    the new settings, then unprotects the pattern, protects it again with the new settings and removes the
+    temporary pattern, so the tags stay protected throughout. If a step fails, the task fails naming what
+    is left and how a re-run finishes it; a temporary pattern is removed only once the pattern it stands
+    in for has been re-created after it, so a run never removes the one another run is still using.
   - All projects are read first (one list request per project, plus one for its deploy keys when
     O(allowed_to_create) names a deploy key, plus one for its branches with O(block_branch_names)); if
     any read fails, nothing is changed. Projects are then changed concurrently (O(concurrency)).
