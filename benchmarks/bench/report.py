@@ -456,7 +456,7 @@ def _fleet_note(doc: dict) -> str:
             "projects (one with push, one read-only), the same for both playbooks. Containers: the number of "
             "hosts; tasks / host: the PLAY RECAP's `ok` per host (it includes the changed ones; a loop counts "
             "once, skipped tasks not at all), in brackets how many of them changed. The alternative is "
-            "`benchmarks/playbooks/fleet_builtin.yml` (seed 003's steps: ssh-keygen, slurp, "
+            "`benchmarks/playbooks/fleet_builtin.yml` (the manual steps: ssh-keygen, slurp, "
             "community.general.gitlab_deploy_key per project delegated to localhost, known_hosts, blockinfile, "
             "git config core.sshCommand).\n\n")
 

@@ -188,7 +188,7 @@ def test_fleet_breakdown_splits_api_and_host_tasks():
     m = Measurement("fleet_ssh", "runnercreds.gitlab", 6, 0, goals.RERUN)
     tasks = [["runnercreds.gitlab.runner_ssh_key : Generate the host's key pair", 3.0],
              ["runnercreds.gitlab.runner_ssh_key : Register the key on its projects", 2.0],
-             ["Add the deploy key to the host's projects (seed 003 step 3)", 1.5]]
+             ["Add the deploy key to the host's projects", 1.5]]
     m.samples.append(RunResult(10.0, 0, 0, 66, 66, 0, {}, tasks=tasks))
     b = fleet_breakdown(m, {"ansible_start_s": 1.0}, floor_ms=2.0)
     assert (b["host_tasks_s"], b["api_tasks_s"], b["between_tasks_s"]) == (3.0, 3.5, 2.5)

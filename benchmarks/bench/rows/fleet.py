@@ -1,4 +1,4 @@
-"""Runner SSH keys on N fresh podman containers: the runner_ssh_key role vs seed 003's steps
+"""Runner SSH keys on N fresh podman containers: the runner_ssh_key role vs the manual deploy-key steps
 written with builtin modules and community.general.gitlab_deploy_key (issue 8)."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from .base import Measurement, RowType, Tool, cells_for, log_sample, register, t
 class Fleet:
     """N fresh runner containers (podman, host networking) named runnercreds-bench-1..N.
 
-    Each has the gitlab-runner user and one existing checkout (seed 003's repository
+    Each has the gitlab-runner user and one existing checkout (a repository
     whose core.sshCommand is to be set), as the gitlab-runner package and a first
     job would leave the host. Removed again on exit, also on failure and SIGTERM."""
 
@@ -63,7 +63,7 @@ class Fleet:
 @register
 class FleetConvergenceRows(RowType):
     """The runner SSH-key role on 1, 3 and 6 fresh podman containers (issue 8), first run and re-run,
-    beside seed 003's steps written with builtin modules and community.general.gitlab_deploy_key.
+    beside the manual deploy-key steps written with builtin modules and community.general.gitlab_deploy_key.
 
     Every host gets two projects of the fixture, the first with push, the second read-only
     (host i: projects 2i and 2i+1), the same assignment for both playbooks, which read the

@@ -1,6 +1,6 @@
 """Runner SSH keys on N runner containers reached the way fleets are reached (issue 15): each container
 runs its own sshd on a 127.0.0.1 port, Ansible connects over SSH with pipelining and ControlPersist.
-The runner_ssh_key role vs seed 003's steps written with builtin modules and
+The runner_ssh_key role vs the manual deploy-key steps written with builtin modules and
 community.general.gitlab_deploy_key, ten projects per host, first run and no-change re-run."""
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ CONTAINERFILE = (
 # Tasks of each playbook that call GitLab's API (delegated to the controller); the others run on the hosts.
 API_TASKS = {
     "Register the key on its projects", "Resolve the project sets the play's hosts name",
-    "Read the current key's age and expiry from GitLab", "Add the deploy key to the host's projects (seed 003 step 3)",
+    "Read the current key's age and expiry from GitLab", "Add the deploy key to the host's projects",
 }
 
 
