@@ -144,8 +144,9 @@ def _part(session: nox.Session, core: Core, part: str) -> None:
         session.run(os.path.join(REPO, "scripts", "sanity.sh"), env=env, external=True)
     else:
         # tests/unit and tests/functional; the functional tests start the GitLab test server themselves.
+        # -rs: every skip is listed with its reason in the log (a skip is never a pass).
         session.run("python", "-m", "pytest", "tests/unit", "tests/functional",
-                    "-p", "no:cacheprovider", "-q", "-n", "2")
+                    "-p", "no:cacheprovider", "-q", "-rs", "-n", "2")
 
 
 def _session(core: Core):
